@@ -1,0 +1,1 @@
+"""Evaluation: grouped splits, metrics, sklearn baselines, intervals, label efficiency."""
