@@ -1,0 +1,52 @@
+# spectm task runner. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= 2
+SNAKE  := $(BIN)/snakemake --profile profiles/default --cores $(CORES)
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo dry-run test lint typecheck unit workflow-test bench report-zip clean
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install spectm with its dev tools
+
+demo: $(STAMP)  ## run the default (offline demo) workflow to results/report/index.html
+	$(SNAKE)
+	@echo "report: results/report/index.html"
+
+dry-run: $(STAMP)  ## list the jobs of the default workflow without running them
+	$(SNAKE) -n
+
+lint: $(STAMP)  ## ruff, ruff format --check, snakemake --lint
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/snakemake --lint
+
+typecheck: $(STAMP)  ## mypy on the package
+	$(BIN)/mypy
+
+unit: $(STAMP)  ## the test suite without the end-to-end workflow tests
+	$(BIN)/pytest -m "not workflow"
+
+test: $(STAMP)  ## lint + typecheck + the whole test suite (what CI runs)
+	$(MAKE) lint typecheck
+	$(BIN)/pytest
+
+bench: $(STAMP)  ## speed benchmarks (not part of the tests)
+	$(BIN)/python bench/bench_matchup.py
+
+report-zip: $(STAMP)  ## snakemake --report with the rule captions
+	$(SNAKE) --report results/report.zip
+
+clean:  ## remove results/, logs/ and generated resources/ (keeps .venv)
+	rm -rf results logs resources .snakemake

@@ -1,0 +1,22 @@
+# spectm: PACE OCI + NOAA GLERL -> SpecTM spectral foundation model for microcystin monitoring.
+# This file is a table of contents: configuration, validation, one include per stage, `all`.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/samples.smk"
+include: "workflow/rules/pace.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/report/index.html",

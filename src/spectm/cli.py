@@ -1,0 +1,146 @@
+"""``spectm <step>``: the workflow's steps outside Snakemake, one subcommand each.
+
+Every subcommand calls the same package function as the corresponding rule's script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from spectm import __version__
+from spectm.logs import configure_logging
+
+log = logging.getLogger("spectm.cli")
+
+Handler = Callable[[argparse.Namespace], None]
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    parts = [float(v) for v in text.split(",")]
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError("bbox must be lon_min,lat_min,lon_max,lat_max")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def _cmd_samples(a: argparse.Namespace) -> None:
+    from spectm.sources.glerl import write_samples
+
+    write_samples(a.inputs, a.out, position_max_km=a.position_max_km)
+
+
+def _cmd_pace_search(a: argparse.Namespace) -> None:
+    from spectm.sources.pace_workflow import search_manifest
+
+    search_manifest(
+        a.out,
+        source=a.source,
+        short_name=a.short_name,
+        version=a.version,
+        provider=a.provider,
+        start=a.start,
+        end=a.end,
+        bbox=a.bbox,
+        max_granules=a.max_granules,
+    )
+
+
+def _cmd_pace_granule(a: argparse.Namespace) -> None:
+    from spectm.sources.pace_workflow import fetch_granule
+
+    fetch_granule(a.manifest, a.granule, a.out, source=a.source, retries=a.retries)
+
+
+def _cmd_chip(a: argparse.Namespace) -> None:
+    from spectm.io.pace_l2 import NASA_MATCHUP_EXCLUDE, make_chip
+
+    flags = a.exclude_flags.split(",") if a.exclude_flags else list(NASA_MATCHUP_EXCLUDE)
+    make_chip(a.granule, a.out, bbox=a.bbox, exclude_flags=flags, stats_path=a.stats)
+
+
+def _cmd_quicklook(a: argparse.Namespace) -> None:
+    from spectm.io.chips import read_chip_file
+    from spectm.report.quicklook import true_colour_png
+
+    true_colour_png(read_chip_file(a.chip), a.out)
+
+
+def _cmd_validate_config(a: argparse.Namespace) -> None:
+    from spectm.config import load_config
+
+    load_config(a.config)
+    print(f"{a.config}: valid")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``spectm`` argument parser with one subparser per step."""
+    p = argparse.ArgumentParser(
+        prog="spectm",
+        description="SpecTM workflow steps: PACE OCI + NOAA GLERL -> microcystin models.",
+    )
+    p.add_argument("--version", action="version", version=f"spectm {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="<step>")
+
+    s = sub.add_parser("samples", help="harmonise GLERL CSVs (any era) into one Parquet table")
+    s.add_argument("inputs", nargs="+", help="GLERL CSV files")
+    s.add_argument("--out", required=True, help="output .parquet")
+    s.add_argument("--position-max-km", type=float, default=2.0, help="position QC threshold")
+    s.set_defaults(func=_cmd_samples)
+
+    s = sub.add_parser("pace-search", help="write the PACE granule manifest (demo or earthdata)")
+    s.add_argument("--out", required=True, help="manifest .csv")
+    s.add_argument("--source", choices=["demo", "earthdata"], default="demo")
+    s.add_argument("--short-name", default="PACE_OCI_L2_AOP")
+    s.add_argument("--version", dest="version", default="3.1", help="collection version")
+    s.add_argument("--provider", default="OB_CLOUD")
+    s.add_argument("--start", default="2024-04-01", help="YYYY-MM-DD")
+    s.add_argument("--end", default="2025-10-31", help="YYYY-MM-DD")
+    s.add_argument("--bbox", type=_bbox, default=(-83.5, 41.3, -82.45, 42.2))
+    s.add_argument("--max-granules", type=int, default=None, help="demo: first N granules")
+    s.set_defaults(func=_cmd_pace_search)
+
+    s = sub.add_parser("pace-granule", help="download one granule or write its demo replay file")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--granule", required=True, help="file name as in the manifest")
+    s.add_argument("--out", required=True)
+    s.add_argument("--source", choices=["demo", "earthdata"], default="demo")
+    s.add_argument("--retries", type=int, default=3)
+    s.set_defaults(func=_cmd_pace_granule)
+
+    s = sub.add_parser("chip", help="AOI chip of one L2 AOP granule with l2_flags applied")
+    s.add_argument("granule", help="PACE OCI L2 AOP NetCDF file")
+    s.add_argument("--out", required=True, help="chip .nc")
+    s.add_argument("--bbox", type=_bbox, default=(-83.5, 41.3, -82.45, 42.2))
+    s.add_argument("--exclude-flags", default="", help="comma-separated l2_flags names")
+    s.add_argument("--stats", default=None, help="flag statistics JSON")
+    s.set_defaults(func=_cmd_chip)
+
+    s = sub.add_parser("quicklook", help="true-colour PNG of a chip")
+    s.add_argument("chip")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_quicklook)
+
+    s = sub.add_parser("validate-config", help="validate a workflow config file")
+    s.add_argument("config")
+    s.set_defaults(func=_cmd_validate_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spectm`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        args.func(args)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

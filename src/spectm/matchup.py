@@ -1,0 +1,546 @@
+"""Satellite–in-situ matchups: in-situ samples against PACE OCI chips, with every exclusion recorded.
+
+A sample matches a granule when the granule time is within ``window_days`` of the sample time and
+valid pixels lie within ``radius_km`` (geodesic, WGS84) of the sample. The window statistics
+follow the SeaBASS validation practice of Bailey & Werdell (2006, Remote Sens. Environ. 102,
+12-23): a minimum fraction of valid pixels and a median coefficient of variation (CV) over the
+blue-green bands; the spectrum is the per-band median of the valid pixels.
+
+Exclusion reasons, in order of precedence (the first that applies is the sample's reason):
+
+1. ``not_surface`` — the sample's ``depth_category`` is not in ``depth_categories``.
+2. ``position_flagged`` — ``position_flag`` is set (> 2 km from the station median) and
+   ``drop_position_flagged`` is true.
+3. ``no_position`` — neither the sample's ``lat``/``lon`` nor its ``station_lat``/``station_lon``
+   are finite (a sample without its own fix is matched at its station median).
+4. ``no_granule_in_window`` — no chip time within ``window_days``.
+5. ``outside_swath`` — every in-window chip has no pixel at all (valid or not) within the radius.
+6. ``all_flagged`` — pixels within the radius, but none valid.
+7. ``too_few_valid`` — ``n_valid < min_valid`` or ``valid_frac < min_valid_frac``.
+8. ``too_heterogeneous`` — ``cv > max_cv``.
+
+A sample with several in-window chips that all fail gets the reason of the candidate that came
+closest to passing (order 5 < 6 < 7 < 8). A sample with several passing chips keeps the one with
+the smallest ``|dt|``, then the smallest ``dist_km``, then the granule name; the others stay in
+``candidates`` with reason ``duplicate_overpass``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pyproj import Geod
+from scipy.spatial import cKDTree
+
+from spectm._io import write_parquet
+from spectm.tables import rrs_columns
+
+PathLike = str | os.PathLike[str]
+
+#: Lower bound on the WGS84 radius of curvature (meridional, at the equator: 6335.44 km). A chord
+#: computed with it on the unit sphere of geodetic coordinates bounds every geodesic of that
+#: length, so the tree query is a superset that the exact geodesic then trims.
+_R_MIN_KM = 6335.0
+_GEOD = Geod(ellps="WGS84")
+
+#: Bailey & Werdell (2006) computed the CV over 412-555 nm (SeaWiFS); with hyperspectral OCI we
+#: take every band in this closed window (nm).
+CV_WINDOW_NM: tuple[float, float] = (400.0, 570.0)
+
+REASONS: tuple[str, ...] = (
+    "matched",
+    "not_surface",
+    "position_flagged",
+    "no_position",
+    "no_granule_in_window",
+    "outside_swath",
+    "all_flagged",
+    "too_few_valid",
+    "too_heterogeneous",
+)
+#: Candidate-level outcomes, ranked by how close the candidate came to passing.
+_CANDIDATE_RANK = {"outside_swath": 0, "all_flagged": 1, "too_few_valid": 2, "too_heterogeneous": 3}
+_REQUIRED_SAMPLE_COLUMNS = (
+    "sample_id",
+    "site",
+    "time_utc",
+    "lat",
+    "lon",
+    "depth_category",
+    "position_flag",
+    "station_lat",
+    "station_lon",
+)
+_MATCH_COLUMNS = (
+    "granule",
+    "processing_version",
+    "granule_time_utc",
+    "dt_hours",
+    "match_lat",
+    "match_lon",
+    "dist_km",
+    "n_pixels",
+    "n_valid",
+    "valid_frac",
+    "cv",
+    "statistic",
+)
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def unit_vectors(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+    """Earth-centred unit vectors of geodetic positions, shape ``(n, 3)``."""
+    lat = np.radians(np.asarray(lat_deg, dtype=float))
+    lon = np.radians(np.asarray(lon_deg, dtype=float))
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def chord_radius(radius_km: float) -> float:
+    """Unit-sphere chord that contains every point within ``radius_km`` geodesic (km)."""
+    angle = min(radius_km / _R_MIN_KM, np.pi)
+    return float(2.0 * np.sin(angle / 2.0) * (1.0 + 1e-9))
+
+
+def geodesic_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """WGS84 geodesic distance (km) between paired positions (deg), elementwise."""
+    if np.size(lat1) == 0:
+        return np.zeros(0)
+    _, _, dist_m = _GEOD.inv(
+        np.asarray(lon1, float), np.asarray(lat1, float), np.asarray(lon2, float), np.asarray(lat2, float)
+    )
+    return np.asarray(dist_m, dtype=float) / 1000.0
+
+
+# --------------------------------------------------------------------------- chips
+
+
+@dataclass(frozen=True)
+class ChipHeader:
+    """Metadata of one chip: ``granule`` name, ``processing_version``, centre time, wavelengths (nm)."""
+
+    path: Path
+    granule: str
+    processing_version: str
+    time_utc: pd.Timestamp
+    wavelength: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChipPixels:
+    """All pixels of one chip, flattened.
+
+    Attributes:
+        header: The chip's metadata.
+        lat: Pixel latitudes (deg), shape ``(n_pixels,)``; defined for flagged pixels too.
+        lon: Pixel longitudes (deg), shape ``(n_pixels,)``.
+        rrs: Rrs (sr-1), shape ``(n_pixels, n_bands)``, NaN where flagged or invalid.
+        valid: Pixels whose Rrs is finite in every band, shape ``(n_pixels,)``.
+    """
+
+    header: ChipHeader
+    lat: np.ndarray
+    lon: np.ndarray
+    rrs: np.ndarray
+    valid: np.ndarray
+
+
+def _utc_attr(ds: xr.Dataset, path: Path, name: str) -> pd.Timestamp:
+    if name not in ds.attrs:
+        raise ValueError(f"{path}: chip attribute '{name}' is missing")
+    try:
+        ts = pd.Timestamp(str(ds.attrs[name]))
+    except ValueError as err:
+        raise ValueError(f"{path}: attribute '{name}'={ds.attrs[name]!r} is not an ISO time") from err
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _header(ds: xr.Dataset, path: Path) -> ChipHeader:
+    for name in ("granule", "processing_version"):
+        if name not in ds.attrs:
+            raise ValueError(f"{path}: chip attribute '{name}' is missing")
+    for name in ("Rrs", "lat", "lon", "wavelength"):
+        if name not in ds.variables:
+            raise ValueError(f"{path}: chip has no variable/coordinate '{name}'")
+    start = _utc_attr(ds, path, "time_coverage_start")
+    end = _utc_attr(ds, path, "time_coverage_end")
+    if end < start:
+        raise ValueError(f"{path}: time_coverage_end {end} is before time_coverage_start {start}")
+    return ChipHeader(
+        path=path,
+        granule=str(ds.attrs["granule"]),
+        processing_version=str(ds.attrs["processing_version"]),
+        time_utc=(start + (end - start) / 2).as_unit("ns"),
+        wavelength=np.asarray(ds["wavelength"].values, dtype=float),
+    )
+
+
+def read_chip_header(path: PathLike) -> ChipHeader:
+    """Read a chip's metadata without loading pixels.
+
+    The chip time is the midpoint of ``time_coverage_start`` and ``time_coverage_end`` (UTC).
+
+    Raises:
+        ValueError: naming the file and the missing or malformed attribute/variable.
+    """
+    p = Path(path)
+    with xr.open_dataset(p, engine="h5netcdf") as ds:
+        return _header(ds, p)
+
+
+def load_chip_pixels(path: PathLike) -> ChipPixels:
+    """Load a chip's pixels (flattened ``y``-major) for matchups and pairs.
+
+    Raises:
+        ValueError: naming the file when the chip does not follow the chip contract.
+    """
+    p = Path(path)
+    with xr.open_dataset(p, engine="h5netcdf") as ds:
+        header = _header(ds, p)
+        rrs_da = ds["Rrs"]
+        if set(rrs_da.dims) != {"y", "x", "wavelength"}:
+            raise ValueError(f"{p}: Rrs dims are {rrs_da.dims}, expected (y, x, wavelength)")
+        rrs3 = rrs_da.transpose("y", "x", "wavelength").values.astype(np.float32, copy=False)
+        lat = ds["lat"].transpose("y", "x").values.astype(float).ravel()
+        lon = ds["lon"].transpose("y", "x").values.astype(float).ravel()
+    rrs = rrs3.reshape(-1, rrs3.shape[-1])
+    if lat.size != rrs.shape[0]:
+        raise ValueError(f"{p}: lat/lon have {lat.size} pixels but Rrs has {rrs.shape[0]}")
+    if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
+        raise ValueError(f"{p}: lat/lon must be defined for every pixel (found NaN)")
+    valid = np.isfinite(rrs).all(axis=1)
+    return ChipPixels(header=header, lat=lat, lon=lon, rrs=rrs, valid=valid)
+
+
+def read_chip_headers(chip_paths: Sequence[PathLike]) -> list[ChipHeader]:
+    """Headers of all chips, sorted by time; checks unique granules and identical wavelengths.
+
+    Raises:
+        ValueError: naming the chip whose granule repeats or whose wavelengths differ.
+    """
+    headers = sorted((read_chip_header(p) for p in chip_paths), key=lambda h: (h.time_utc, h.granule))
+    seen: dict[str, Path] = {}
+    for h in headers:
+        if h.granule in seen:
+            raise ValueError(f"granule {h.granule} appears twice: {seen[h.granule]} and {h.path}")
+        seen[h.granule] = h.path
+        ref = headers[0]
+        if h.wavelength.shape != ref.wavelength.shape or not np.allclose(h.wavelength, ref.wavelength):
+            raise ValueError(f"{h.path}: wavelengths differ from those of {ref.path}")
+    return headers
+
+
+# --------------------------------------------------------------------------- window statistics
+
+
+def _group_reduce(values: np.ndarray, groups: np.ndarray, n: int, how: str) -> np.ndarray:
+    """Per-group column reduction of ``(n_rows, n_cols)`` into ``(n, n_cols)``; NaN for empty groups."""
+    out = np.full((n, values.shape[1]), np.nan)
+    if values.shape[0]:
+        red = getattr(pd.DataFrame(values).groupby(groups, sort=True), how)()
+        out[red.index.to_numpy()] = red.to_numpy(dtype=float)
+    return out
+
+
+def window_stats(
+    chip: ChipPixels,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    *,
+    radius_km: float,
+    statistic: str = "median",
+    cv_window_nm: tuple[float, float] = CV_WINDOW_NM,
+) -> dict[str, np.ndarray]:
+    """Statistics of the chip pixels within ``radius_km`` of each position, all positions at once.
+
+    Args:
+        chip: The chip's pixels.
+        lat: Query latitudes (deg), shape ``(n,)``.
+        lon: Query longitudes (deg), shape ``(n,)``.
+        radius_km: Geodesic radius (km), inclusive.
+        statistic: ``"median"`` or ``"mean"`` of the valid pixels, per band.
+        cv_window_nm: Closed wavelength window (nm) of the CV bands.
+
+    Returns:
+        ``n_pixels``, ``n_valid`` (int, ``(n,)``), ``dist_km`` (to the nearest valid pixel, NaN
+        when none), ``cv`` (median over the CV bands of std(ddof=1)/|mean| over the valid pixels,
+        NaN when fewer than 2), and ``rrs`` (sr-1, ``(n, n_bands)``).
+    """
+    n = len(lat)
+    wl = chip.header.wavelength
+    cv_bands = (wl >= cv_window_nm[0]) & (wl <= cv_window_nm[1])
+    if not cv_bands.any():
+        raise ValueError(f"{chip.header.path}: no wavelength in the CV window {cv_window_nm} nm")
+    tree = cKDTree(unit_vectors(chip.lat, chip.lon))
+    hits = tree.query_ball_point(unit_vectors(lat, lon), r=chord_radius(radius_km), return_sorted=False)
+    counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=n)
+    pix = np.concatenate([np.asarray(h, dtype=np.int64) for h in hits]) if counts.sum() else np.zeros(0, np.int64)
+    qry = np.repeat(np.arange(n), counts)
+    dist = geodesic_km(lat[qry], lon[qry], chip.lat[pix], chip.lon[pix])
+    inside = dist <= radius_km
+    qry, pix, dist = qry[inside], pix[inside], dist[inside]
+    ok = chip.valid[pix]
+    qv, pv, dv = qry[ok], pix[ok], dist[ok]
+    n_pixels = np.bincount(qry, minlength=n)
+    n_valid = np.bincount(qv, minlength=n)
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, qv, dv)
+    nearest[n_valid == 0] = np.nan
+
+    values = chip.rrs[pv].astype(float)
+    rrs = _group_reduce(values, qv, n, statistic)
+    std = _group_reduce(values[:, cv_bands], qv, n, "std")
+    mean = _group_reduce(values[:, cv_bands], qv, n, "mean")
+    cv = np.full(n, np.nan)
+    multi = n_valid >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv[multi] = np.median(std[multi] / np.abs(mean[multi]), axis=1)
+    return {"n_pixels": n_pixels, "n_valid": n_valid, "dist_km": nearest, "cv": cv, "rrs": rrs}
+
+
+# --------------------------------------------------------------------------- matchups
+
+
+@dataclass
+class MatchupResult:
+    """Matchup tables.
+
+    Attributes:
+        matchups: One row per matched sample: the sample's columns, then ``granule``,
+            ``processing_version``, ``granule_time_utc``, ``dt_hours`` (granule − sample),
+            ``match_lat``/``match_lon`` (position used, deg), ``dist_km``, ``n_pixels``,
+            ``n_valid``, ``valid_frac``, ``cv``, ``statistic`` and ``Rrs_<nm>`` (sr-1).
+        candidates: One row per sample × in-window granule with the same statistics and
+            ``passed``, ``selected`` and ``reason``.
+        exclusions: Every input sample exactly once: ``sample_id``, ``site``, ``time_utc``,
+            ``status`` (matched | excluded), ``reason`` (see module docstring), ``n_candidates``.
+        params: The matching parameters.
+    """
+
+    matchups: pd.DataFrame
+    candidates: pd.DataFrame
+    exclusions: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _utc_ns(col: pd.Series, name: str) -> np.ndarray:
+    if not isinstance(col.dtype, pd.DatetimeTZDtype):
+        raise ValueError(f"samples column '{name}' must be timezone-aware UTC datetimes, got {col.dtype}")
+    return col.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
+
+
+def _check_samples(samples: pd.DataFrame) -> None:
+    missing = [c for c in _REQUIRED_SAMPLE_COLUMNS if c not in samples.columns]
+    if missing:
+        raise ValueError(f"samples table lacks column(s) {missing}")
+    dup = samples["sample_id"][samples["sample_id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"samples column 'sample_id' has duplicates, e.g. {dup.iloc[0]!r}")
+    clash = [c for c in samples.columns if c in _MATCH_COLUMNS or str(c).startswith("Rrs_")]
+    if clash:
+        raise ValueError(f"samples table already has matchup output column(s) {clash}")
+
+
+def match_samples(
+    samples: pd.DataFrame,
+    chip_paths: Sequence[PathLike],
+    *,
+    window_days: float = 4.0,
+    radius_km: float = 2.0,
+    depth_categories: Sequence[str] = ("Surface",),
+    min_valid_frac: float = 0.5,
+    max_cv: float = 0.15,
+    min_valid: int = 1,
+    statistic: str = "median",
+    drop_position_flagged: bool = True,
+    cv_window_nm: tuple[float, float] = CV_WINDOW_NM,
+) -> MatchupResult:
+    """Match in-situ samples to chips and record why every other sample did not match.
+
+    Args:
+        samples: Samples table (one row per sample, see the samples contract).
+        chip_paths: Chip NetCDF files (one granule each).
+        window_days: Half-width of the time window (days, inclusive): ``|granule − sample|``.
+        radius_km: Geodesic search radius around the sample (km, inclusive).
+        depth_categories: Depth categories a satellite sees.
+        min_valid_frac: Minimum ``n_valid / n_pixels`` in the radius (inclusive).
+        max_cv: Maximum median CV over ``cv_window_nm`` (inclusive); not tested when
+            ``n_valid < 2``.
+        min_valid: Minimum number of valid pixels.
+        statistic: Per-band ``"median"`` or ``"mean"`` of the valid pixels.
+        drop_position_flagged: Exclude samples whose ``position_flag`` is set.
+        cv_window_nm: Closed wavelength window (nm) of the CV bands.
+
+    Returns:
+        The matchup, candidate and exclusion tables.
+
+    Raises:
+        ValueError: on a missing column, duplicate ``sample_id``, bad parameter or bad chip.
+    """
+    if statistic not in ("median", "mean"):
+        raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
+    if window_days < 0 or radius_km <= 0 or not 0 <= min_valid_frac <= 1 or min_valid < 1:
+        raise ValueError("need window_days >= 0, radius_km > 0, 0 <= min_valid_frac <= 1, min_valid >= 1")
+    _check_samples(samples)
+    smp = samples.reset_index(drop=True)
+    n = len(smp)
+    reason = np.full(n, "", dtype=object)
+    reason[~smp["depth_category"].isin(list(depth_categories)).to_numpy()] = "not_surface"
+    flagged = smp["position_flag"].fillna(False).astype(bool).to_numpy()
+    if drop_position_flagged:
+        reason[(reason == "") & flagged] = "position_flagged"
+    lat = smp["lat"].to_numpy(dtype=float).copy()
+    lon = smp["lon"].to_numpy(dtype=float).copy()
+    own = np.isfinite(lat) & np.isfinite(lon)
+    lat[~own] = smp["station_lat"].to_numpy(dtype=float)[~own]
+    lon[~own] = smp["station_lon"].to_numpy(dtype=float)[~own]
+    reason[(reason == "") & ~(np.isfinite(lat) & np.isfinite(lon))] = "no_position"
+    eligible = np.flatnonzero(reason == "")
+    times = smp["time_utc"]
+    if times.iloc[eligible].isna().any():
+        bad = smp["sample_id"].iloc[eligible][times.iloc[eligible].isna().to_numpy()].iloc[0]
+        raise ValueError(f"samples column 'time_utc' is missing for sample_id {bad!r}")
+    t_ns = np.zeros(n, dtype=np.int64)
+    t_ns[eligible] = _utc_ns(times.iloc[eligible], "time_utc")
+
+    headers = read_chip_headers(chip_paths)
+    wl = headers[0].wavelength if headers else np.zeros(0)
+    window_ns = int(round(window_days * 86400e9))
+    frames: list[pd.DataFrame] = []
+    for h in headers:
+        dt_ns = h.time_utc.value - t_ns[eligible]
+        idx = eligible[np.abs(dt_ns) <= window_ns]
+        if idx.size == 0:
+            continue
+        chip = load_chip_pixels(h.path)
+        st = window_stats(
+            chip, lat[idx], lon[idx], radius_km=radius_km, statistic=statistic, cv_window_nm=cv_window_nm
+        )
+        frame = pd.DataFrame(
+            {
+                "_row": idx,
+                "granule": h.granule,
+                "processing_version": h.processing_version,
+                "granule_time_utc": np.full(idx.size, h.time_utc.value, dtype=np.int64),
+                "dt_hours": (h.time_utc.value - t_ns[idx]) / 3.6e12,
+                "match_lat": lat[idx],
+                "match_lon": lon[idx],
+                "dist_km": st["dist_km"],
+                "n_pixels": st["n_pixels"],
+                "n_valid": st["n_valid"],
+                "cv": st["cv"],
+            }
+        )
+        rrs = pd.DataFrame(st["rrs"].astype(np.float32), columns=rrs_columns(wl))
+        frames.append(pd.concat([frame, rrs], axis=1))
+    cand = _finish_candidates(frames, wl, statistic, min_valid, min_valid_frac, max_cv)
+
+    sel = cand[cand["selected"]]
+    reason[sel["_row"].to_numpy()] = "matched"
+    failed = cand[~cand["passed"]]
+    if len(failed):
+        rank = failed["reason"].map(_CANDIDATE_RANK).to_numpy()
+        best = pd.Series(rank).groupby(failed["_row"].to_numpy()).max()
+        rows = best.index.to_numpy()
+        keep = reason[rows] == ""
+        inv = {v: k for k, v in _CANDIDATE_RANK.items()}
+        reason[rows[keep]] = [inv[int(r)] for r in best.to_numpy()[keep]]
+    reason[reason == ""] = "no_granule_in_window"
+
+    n_cand = np.bincount(cand["_row"].to_numpy(dtype=np.int64), minlength=n)
+    exclusions = smp[["sample_id", "site", "time_utc"]].copy()
+    exclusions["status"] = np.where(reason == "matched", "matched", "excluded")
+    exclusions["reason"] = reason.astype(str)
+    exclusions["n_candidates"] = n_cand
+    match_cols = [c for c in cand.columns if c in _MATCH_COLUMNS or c.startswith("Rrs_")]
+    sel = sel.sort_values("_row")
+    matchups = pd.concat(
+        [
+            smp.iloc[sel["_row"].to_numpy()].reset_index(drop=True),
+            sel[match_cols].reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    ids = smp[["sample_id", "site", "time_utc"]].iloc[cand["_row"].to_numpy()].reset_index(drop=True)
+    candidates = pd.concat([ids, cand.drop(columns="_row").reset_index(drop=True)], axis=1)
+    params = {
+        "window_days": window_days,
+        "radius_km": radius_km,
+        "depth_categories": list(depth_categories),
+        "min_valid_frac": min_valid_frac,
+        "max_cv": max_cv,
+        "min_valid": min_valid,
+        "statistic": statistic,
+        "drop_position_flagged": drop_position_flagged,
+        "cv_window_nm": list(cv_window_nm),
+        "n_chips": len(headers),
+    }
+    return MatchupResult(matchups=matchups, candidates=candidates, exclusions=exclusions, params=params)
+
+
+def _finish_candidates(
+    frames: list[pd.DataFrame],
+    wl: np.ndarray,
+    statistic: str,
+    min_valid: int,
+    min_valid_frac: float,
+    max_cv: float,
+) -> pd.DataFrame:
+    """Concatenate per-granule candidates, set ``passed``/``reason`` and select one per sample."""
+    if frames:
+        cand = pd.concat(frames, ignore_index=True)
+    else:
+        cols = ["_row", "granule", "processing_version", "granule_time_utc", "dt_hours", "match_lat"]
+        cols += ["match_lon", "dist_km", "n_pixels", "n_valid", "cv", *rrs_columns(wl)]
+        cand = pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+        cand = cand.astype({"_row": np.int64, "granule_time_utc": np.int64, "n_pixels": np.int64})
+        cand = cand.astype({"n_valid": np.int64, "granule": str, "processing_version": str})
+    cand["granule_time_utc"] = pd.to_datetime(cand["granule_time_utc"].to_numpy(np.int64), utc=True)
+    n_pix = cand["n_pixels"].to_numpy()
+    n_val = cand["n_valid"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(n_pix > 0, n_val / np.maximum(n_pix, 1), np.nan)
+    cv = cand["cv"].to_numpy()
+    reason = np.full(len(cand), "passed", dtype=object)
+    reason[cv > max_cv] = "too_heterogeneous"  # NaN (fewer than 2 valid pixels) is not tested
+    reason[(n_val < min_valid) | (frac < min_valid_frac - 1e-12)] = "too_few_valid"
+    reason[n_val == 0] = "all_flagged"
+    reason[n_pix == 0] = "outside_swath"
+    cand.insert(cand.columns.get_loc("cv") + 1, "statistic", statistic)
+    cand.insert(cand.columns.get_loc("n_valid") + 1, "valid_frac", frac)
+    passed = reason == "passed"
+    order = (
+        cand.assign(_abs_dt=cand["dt_hours"].abs())[passed]
+        .sort_values(["_row", "_abs_dt", "dist_km", "granule"])
+        .drop_duplicates("_row")
+        .index
+    )
+    selected = np.zeros(len(cand), dtype=bool)
+    selected[order] = True
+    reason[passed & selected] = "matched"
+    reason[passed & ~selected] = "duplicate_overpass"
+    rrs_start = cand.columns.get_loc(rrs_columns(wl)[0]) if len(wl) else len(cand.columns)
+    cand.insert(rrs_start, "passed", passed)
+    cand.insert(rrs_start + 1, "selected", selected)
+    cand.insert(rrs_start + 2, "reason", reason.astype(str))
+    return cand
+
+
+def write_matchups(
+    result: MatchupResult,
+    matchups_path: PathLike,
+    candidates_path: PathLike,
+    exclusions_path: PathLike,
+) -> None:
+    """Write the three matchup tables as Parquet, each atomically."""
+    write_parquet(result.matchups, matchups_path)
+    write_parquet(result.candidates, candidates_path)
+    write_parquet(result.exclusions, exclusions_path)

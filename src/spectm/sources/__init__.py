@@ -1,0 +1,1 @@
+"""Data sources: where the inputs come from (NASA Earthdata, HTTP archives, demo writers)."""

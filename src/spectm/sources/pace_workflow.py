@@ -1,0 +1,105 @@
+"""The two PACE sources behind one interface: a manifest, then one file per granule.
+
+``earthdata`` searches NASA CMR with earthaccess and downloads each granule; ``demo`` lists the real
+granules of the shipped matchup table and writes a replay file for each in the L2 AOP format.
+Both produce the same manifest columns, so every rule downstream is identical.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from spectm.sources import pace, pace_demo
+
+log = logging.getLogger(__name__)
+
+
+def demo_manifest(max_granules: int | None = None) -> pd.DataFrame:
+    """Manifest of the demo (replay) granules in the earthdata manifest's columns."""
+    g = pace_demo.demo_granules()
+    if max_granules is not None:
+        g = g.head(max_granules)
+    return pd.DataFrame(
+        {
+            "granule": g["granule"],
+            "url": "demo:replay/" + g["granule"],
+            "size_bytes": pd.Series([pd.NA] * len(g), dtype="Int64"),
+            "time_start": g["time_start"],
+            "time_end": g["time_end"],
+            "version": g["processing_version"],
+            "short_name": "PACE_OCI_L2_AOP",
+            "provider": "demo",
+        }
+    )
+
+
+def search_manifest(
+    out_path: str | Path,
+    *,
+    source: str,
+    short_name: str,
+    version: str,
+    provider: str,
+    start: str,
+    end: str,
+    bbox: Sequence[float],
+    max_granules: int | None = None,
+) -> Path:
+    """Write the granule manifest for ``source`` (``demo`` or ``earthdata``) atomically."""
+    if source == "demo":
+        df = demo_manifest(max_granules)
+    elif source == "earthdata":
+        pace.login()
+        df = pace.search_granules(
+            short_name=short_name,
+            version=version,
+            provider=provider,
+            start=start,
+            end=end,
+            bbox=tuple(bbox),
+        )
+    else:
+        raise ValueError(f"config key 'pace.source': unknown source {source!r}")
+    if df.empty:
+        raise RuntimeError(
+            f"no {short_name} v{version} granules found for {start}..{end} in bbox {list(bbox)}"
+        )
+    log.info("%d granules in the manifest (source %s)", len(df), source)
+    return pace.write_manifest(df, out_path)
+
+
+def fetch_granule(
+    manifest_path: str | Path,
+    granule: str,
+    out_path: str | Path,
+    *,
+    source: str,
+    retries: int = 3,
+    shape: tuple[int, int] = (128, 112),
+    cloud_fraction: float = 0.15,
+    seed: int = 42,
+) -> Path:
+    """Produce one granule file: download it (earthdata) or write its replay file (demo)."""
+    manifest = pace.read_manifest(manifest_path)
+    rows = manifest[manifest["granule"] == granule]
+    if rows.empty:
+        raise KeyError(f"{manifest_path}: granule {granule!r} is not in the manifest")
+    row = rows.iloc[0]
+    if source == "demo":
+        return pace_demo.write_demo_granule(
+            granule, out_path, shape=shape, seed=seed, cloud_fraction=cloud_fraction
+        )
+    if source == "earthdata":
+        pace.login()
+        size = row["size_bytes"]
+        return pace.download_granule(
+            str(row["url"]),
+            out_path,
+            expected_size_bytes=None if pd.isna(size) else int(size),
+            retries=retries,
+        )
+    raise ValueError(f"config key 'pace.source': unknown source {source!r}")

@@ -1,0 +1,80 @@
+# PACE OCI L2 AOP: search -> one file per granule -> AOI chip with l2_flags applied -> quicklook.
+
+
+checkpoint pace_search:
+    # A manifest (granule, url, size_bytes, time, version) for the configured collection, period
+    # and AOI. source demo lists the 45 real granules of the shipped matchup table.
+    output:
+        manifest="results/pace/manifest.csv",
+    log:
+        "logs/pace_search.log",
+    params:
+        source=config["pace"]["source"],
+        short_name=config["pace"]["short_name"],
+        version=config["pace"]["version"],
+        provider=config["pace"]["provider"],
+        start=config["pace"]["start"],
+        end=config["pace"]["end"],
+        bbox=config["aoi_bbox"],
+        max_granules=config["pace"]["demo"]["max_granules"],
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/pace_search.py"
+
+
+rule pace_granule:
+    # One job per granule: download (earthdata) or write the replay granule (demo).
+    input:
+        manifest="results/pace/manifest.csv",
+    output:
+        granule="resources/pace/{granule}.nc",
+    log:
+        "logs/pace_granule/{granule}.log",
+    params:
+        source=config["pace"]["source"],
+        retries=config["pace"]["download_retries"],
+        shape=config["pace"]["demo"]["shape"],
+        cloud_fraction=config["pace"]["demo"]["cloud_fraction"],
+        seed=config["pace"]["demo"]["seed"],
+    resources:
+        downloads=1,
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/pace_granule.py"
+
+
+rule chip:
+    # AOI subset (only the needed rows/columns are read) with l2_flags -> NaN.
+    input:
+        granule="resources/pace/{granule}.nc",
+    output:
+        chip="results/chips/pace/{granule}.nc",
+        flags="results/chips/pace/{granule}.flags.json",
+    log:
+        "logs/chip/{granule}.log",
+    params:
+        bbox=config["aoi_bbox"],
+        exclude_flags=config["pace"]["exclude_flags"],
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/chip.py"
+
+
+rule quicklook:
+    input:
+        chip="results/chips/pace/{granule}.nc",
+    output:
+        png=report(
+            "results/chips/pace/{granule}.png",
+            caption="../report/quicklook.rst",
+            category="PACE chips",
+        ),
+    log:
+        "logs/quicklook/{granule}.log",
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/quicklook.py"

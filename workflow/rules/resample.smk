@@ -1,0 +1,35 @@
+# Matched spectra -> Sentinel-2 L2A bands (naive | SRF) and bio-optical indices.
+
+
+rule resample_matchups:
+    input:
+        matchups="results/matchups/matchups.parquet",
+    output:
+        table="results/resample/matchups_{method}.csv",
+        coverage="results/resample/coverage_{method}.csv",
+    log:
+        "logs/resample/{method}.log",
+    wildcard_constraints:
+        method="naive|srf",
+    params:
+        target=config["resample"]["target"],
+        version=config["resample"]["srf_version"],
+        method="{method}",
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/resample.py"
+
+
+rule indices:
+    input:
+        matchups="results/matchups/matchups.parquet",
+    output:
+        table="results/indices/matchup_indices.csv",
+        bands="results/indices/index_bands.csv",
+    log:
+        "logs/indices.log",
+    conda:
+        "../../envs/ingest.yaml"
+    script:
+        "../scripts/indices.py"

@@ -1,0 +1,13 @@
+"""Rule `chip`: AOI subset of one granule with l2_flags applied, plus flag statistics."""
+
+from spectm.io.pace_l2 import make_chip
+from spectm.logs import configure_logging
+
+configure_logging(snakemake.log[0])
+make_chip(
+    snakemake.input.granule,
+    snakemake.output.chip,
+    bbox=tuple(snakemake.params.bbox),
+    exclude_flags=list(snakemake.params.exclude_flags),
+    stats_path=snakemake.output.flags,
+)
