@@ -54,7 +54,8 @@ class Variable:
             (bool) and ``<name>_dl`` (detection limit, same unit) are always written with it.
         unit: Unit of the output column.
         description: What was measured.
-        bdl_dl: Detection limit used for a bare ``bdl``/``BDL`` cell (NaN when no documented default).
+        bdl_dl: Detection limit for a bare ``bdl``/``BDL`` cell (NaN: no documented default).
+
     """
 
     name: str

@@ -58,6 +58,7 @@ def download_file(
             failed. The message names the URL and the destination; nothing is left at ``dest``
             (a pre-existing file is untouched) and no temporary file remains.
         ValueError: If ``retries`` or ``backoff_s`` is negative.
+
     """
     if retries < 0 or backoff_s < 0:
         raise ValueError(f"retries and backoff_s must be >= 0, got {retries} and {backoff_s}")
