@@ -15,7 +15,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 
 wildcard_constraints:
-    granule=r"PACE_OCI\.[0-9T]+\.L2\.OC_AOP\.V[0-9_]+",
+    granule=r"PACE_OCI\.[0-9T]+\.L2\.OC_AOP\.V[0-9_]+(\.NRT)?",
 
 
 def glerl_inputs(wildcards):

@@ -95,11 +95,5 @@ def fetch_granule(
         )
     if source == "earthdata":
         pace.login()
-        size = row["size_bytes"]
-        return pace.download_granule(
-            str(row["url"]),
-            out_path,
-            expected_size_bytes=None if pd.isna(size) else int(size),
-            retries=retries,
-        )
+        return pace.download_granule(row, out_path, retries=retries)
     raise ValueError(f"config key 'pace.source': unknown source {source!r}")

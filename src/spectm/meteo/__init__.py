@@ -1,0 +1,1 @@
+"""Auxiliary (non-spectral) features for the samples, e.g. gridMET meteorology (``gridmet``)."""
