@@ -21,7 +21,9 @@ def rrs_column(wavelength_nm: float, prefix: str = RRS_PREFIX) -> str:
     return f"{prefix}{float(wavelength_nm):g}"
 
 
-def rrs_columns(wavelengths_nm: Sequence[float] | np.ndarray, prefix: str = RRS_PREFIX) -> list[str]:
+def rrs_columns(
+    wavelengths_nm: Sequence[float] | np.ndarray, prefix: str = RRS_PREFIX
+) -> list[str]:
     """Column names for a wavelength grid (nm)."""
     return [rrs_column(w, prefix) for w in np.asarray(wavelengths_nm, dtype=float)]
 
@@ -35,7 +37,9 @@ def find_rrs_columns(df: pd.DataFrame, prefix: str = RRS_PREFIX) -> tuple[list[s
     pattern = re.compile(rf"^{re.escape(prefix)}(\d+(?:\.\d+)?)$")
     found = [(float(m.group(1)), c) for c in df.columns if (m := pattern.match(str(c)))]
     if not found:
-        raise ValueError(f"table has no '{prefix}<nm>' spectral columns (columns: {list(df.columns)[:8]}...)")
+        raise ValueError(
+            f"table has no '{prefix}<nm>' spectral columns (columns: {list(df.columns)[:8]}...)"
+        )
     found.sort()
     return [c for _, c in found], np.array([w for w, _ in found])
 

@@ -56,6 +56,6 @@ def subsample_fraction(
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
-    n = max(min(min_samples, train_idx.size), int(round(fraction * train_idx.size)))
+    n = max(min(min_samples, train_idx.size), round(fraction * train_idx.size))
     rng = np.random.default_rng(seed)
     return np.sort(rng.permutation(train_idx)[:n])

@@ -37,7 +37,9 @@ class Section:
         self.parts.append(fragment)
         return self
 
-    def table(self, df: pd.DataFrame, *, caption: str = "", float_format: str = "{:.3g}") -> Section:
+    def table(
+        self, df: pd.DataFrame, *, caption: str = "", float_format: str = "{:.3g}"
+    ) -> Section:
         """Append a table; floats formatted with ``float_format``."""
         self.parts.append(table_html(df, caption=caption, float_format=float_format))
         return self
@@ -67,7 +69,9 @@ def figure_html(png: str | os.PathLike[str], *, caption: str = "", width: int = 
     data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
     style = f" style='width:{width}px'" if width else ""
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f"<figure><img{style} src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>{cap}</figure>"
+    alt = html.escape(caption)
+    img = f"<img{style} src='data:image/png;base64,{data}' alt='{alt}'>"
+    return f"<figure>{img}{cap}</figure>"
 
 
 def render_report(

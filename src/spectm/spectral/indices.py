@@ -6,9 +6,10 @@ the source it comes from, and a function of the reflectances at those wavelength
 
 Band choice: each wanted wavelength takes the source band with the nearest centre, if that centre
 lies within ``tolerance_nm`` (default 3 nm). Otherwise the index cannot be built from the sensor: it
-is all-NaN and a warning naming the index, the wanted wavelength and the nearest available band is
-logged. Nothing is interpolated across gaps (PACE OCI has no Rrs in 589-612 nm and none above
-719 nm, so the 600 nm and 753 nm indices are NaN on PACE).
+is all-NaN and a message naming the index, the wanted wavelength and the nearest available band is
+logged (a warning the first time in a process, debug level after that, so that training loops do
+not flood the log). Nothing is interpolated across gaps (PACE OCI has no Rrs in 589-612 nm and
+none above 719 nm, so the 600 nm and 753 nm indices are NaN on PACE).
 
 Coefficients of line-height indices use the nominal (published) wavelengths, not the centres of the
 bands actually picked; with ``tolerance_nm = 3`` the picked band is at most 3 nm away. Indices work
@@ -30,6 +31,7 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE_NM = 3.0
+_REPORTED: set[tuple[str, float, float, float]] = set()  # reasons already logged as warnings
 
 
 def line_height(
@@ -287,7 +289,11 @@ def index_array(
         ]
         if missing:
             for wanted, near, dist in missing:
-                logger.warning(
+                key = (ix.name, wanted, float(near), tolerance_nm)
+                level = logging.DEBUG if key in _REPORTED else logging.WARNING
+                _REPORTED.add(key)
+                logger.log(
+                    level,
                     "index %s set to NaN: wanted %.2f nm, nearest available band %.2f nm is "
                     "%.2f nm away (tolerance %.2f nm)",
                     ix.name,

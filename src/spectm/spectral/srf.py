@@ -117,11 +117,14 @@ def load_srf(sensor: str = "S2A", version: str = "4.0") -> xr.DataArray:
 
     Raises:
         ValueError: for an unknown (sensor, version), listing the available choices.
+
     """
     key = (str(sensor).upper(), str(version))
     if key not in SRF_TABLES:
         choices = ", ".join(f"{s} v{v}" for s, v in SRF_TABLES)
-        raise ValueError(f"no Sentinel-2 SRF table for {sensor!r} v{version!r}; choose from {choices}")
+        raise ValueError(
+            f"no Sentinel-2 SRF table for {sensor!r} v{version!r}; choose from {choices}"
+        )
     df = _read_table(*key)
     values = np.stack([df[_FILE_COLUMN[b]].to_numpy(dtype=float) for b in S2_L2A_BANDS])
     return xr.DataArray(
@@ -157,6 +160,7 @@ def gaussian_srf(
 
     Returns:
         Responses, shape ``(n_wl,)`` for a scalar centre, else ``(n_bands, n_wl)``.
+
     """
     c = np.asarray(centre_nm, dtype=float)
     f = np.broadcast_to(np.asarray(fwhm_nm, dtype=float), c.shape)
