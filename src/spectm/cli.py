@@ -67,6 +67,31 @@ def _cmd_quicklook(a: argparse.Namespace) -> None:
     true_colour_png(read_chip_file(a.chip), a.out)
 
 
+def _cmd_resample(a: argparse.Namespace) -> None:
+    from spectm.spectral.resample import cli_resample
+
+    cov = cli_resample(
+        a.input,
+        a.out,
+        target=a.target,
+        version=a.srf_version,
+        method=a.method,
+        wavelength_file=a.wavelength_file,
+        sensor=a.sensor,
+        rrs_to_reflectance=a.reflectance,
+        scale=a.scale,
+        standardise=a.standardise,
+        coverage_path=a.coverage,
+    )
+    print(cov[["band", "coverage", "valid"]].to_string(index=False))
+
+
+def _cmd_indices(a: argparse.Namespace) -> None:
+    from spectm.spectral.indices import write_index_tables
+
+    write_index_tables(a.input, a.out, a.bands, tolerance_nm=a.tolerance_nm)
+
+
 def _cmd_validate_config(a: argparse.Namespace) -> None:
     from spectm.config import load_config
 
@@ -122,6 +147,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("chip")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_quicklook)
+
+    s = sub.add_parser("resample", help="resample Rrs_<nm> spectra to Sentinel-2 B01..B12")
+    s.add_argument("--in", dest="input", required=True, help="CSV/Parquet with Rrs_<nm> columns")
+    s.add_argument("--out", required=True, help="output CSV with B01 ... B12")
+    s.add_argument("--target", choices=["S2A", "S2B", "S2C"], default="S2A")
+    s.add_argument("--srf-version", choices=["3.0", "4.0"], default="4.0")
+    s.add_argument("--method", choices=["naive", "srf", "gaussian"], default="srf")
+    s.add_argument(
+        "--sensor",
+        choices=["pace_oci", "enmap"],
+        default=None,
+        help="take band FWHM from this sensor's table (else from band spacing)",
+    )
+    s.add_argument(
+        "--wavelength-file",
+        default=None,
+        help="CSV with wavelength_nm (and fwhm_nm) when columns are band numbers",
+    )
+    s.add_argument("--reflectance", action="store_true", help="multiply Rrs by pi first")
+    s.add_argument("--scale", type=float, default=1.0, help="e.g. 10000 for TerraMind")
+    s.add_argument("--standardise", action="store_true", help="TerraMind S2L2A mean/std")
+    s.add_argument("--coverage", default=None, help="write the per-band coverage CSV here")
+    s.set_defaults(func=_cmd_resample)
+
+    s = sub.add_parser("indices", help="bio-optical indices of Rrs_<nm> spectra")
+    s.add_argument("--in", dest="input", required=True, help="CSV/Parquet with Rrs_<nm> columns")
+    s.add_argument("--out", required=True, help="output CSV, one column per index")
+    s.add_argument("--bands", required=True, help="output CSV: the band each index used")
+    s.add_argument("--tolerance-nm", type=float, default=3.0)
+    s.set_defaults(func=_cmd_indices)
 
     s = sub.add_parser("validate-config", help="validate a workflow config file")
     s.add_argument("config")

@@ -22,11 +22,16 @@ Line height (spectral shape) of the middle band above the straight baseline thro
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from spectm._io import write_csv
+from spectm.tables import spectra_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -336,3 +341,35 @@ def compute_indices(
     cols = [ix.name for ix in _select(names)]
     values = index_array(x, wavelengths_nm, names=names, tolerance_nm=tolerance_nm)
     return pd.DataFrame(values, columns=cols)
+
+
+def write_index_tables(
+    spectra_path: str | os.PathLike[str],
+    table_path: str | os.PathLike[str],
+    bands_path: str | os.PathLike[str],
+    *,
+    tolerance_nm: float = 3.0,
+    keep: Sequence[str] = ("sample_id", "row_id", "site", "station", "time_utc", "granule"),
+) -> pd.DataFrame:
+    """Indices of a spectra table (CSV/Parquet, ``Rrs_<nm>`` columns) written as CSV.
+
+    Args:
+        spectra_path: Input table, one spectrum per row.
+        table_path: Output CSV: the ``keep`` columns present in the input plus one per index.
+        bands_path: Output CSV: which source band each index used (:func:`index_band_table`).
+        tolerance_nm: Band-picking tolerance (nm).
+        keep: Identifier columns carried over when present.
+    """
+    path = Path(spectra_path)
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    x, wl = spectra_matrix(df)
+    out = pd.concat(
+        [
+            df[[c for c in keep if c in df.columns]].reset_index(drop=True),
+            compute_indices(x, wl, tolerance_nm=tolerance_nm).reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    write_csv(out, table_path)
+    write_csv(index_band_table(wl, tolerance_nm=tolerance_nm), bands_path)
+    return out
