@@ -1,4 +1,4 @@
-"""Satellite–in-situ matchups: in-situ samples against PACE OCI chips, with every exclusion recorded.
+"""Satellite–in-situ matchups of samples against PACE OCI chips, with every exclusion recorded.
 
 A sample matches a granule when the granule time is within ``window_days`` of the sample time and
 valid pixels lie within ``radius_km`` (geodesic, WGS84) of the sample. The window statistics
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from spectm._io import write_parquet
+from spectm.geo import geodesic_km
 from spectm.tables import rrs_columns
 
 PathLike = str | os.PathLike[str]
@@ -48,7 +48,6 @@ PathLike = str | os.PathLike[str]
 #: computed with it on the unit sphere of geodetic coordinates bounds every geodesic of that
 #: length, so the tree query is a superset that the exact geodesic then trims.
 _R_MIN_KM = 6335.0
-_GEOD = Geod(ellps="WGS84")
 
 #: Bailey & Werdell (2006) computed the CV over 412-555 nm (SeaWiFS); with hyperspectral OCI we
 #: take every band in this closed window (nm).
@@ -77,6 +76,20 @@ _REQUIRED_SAMPLE_COLUMNS = (
     "position_flag",
     "station_lat",
     "station_lon",
+)
+#: Per-granule candidate columns, in output order (``_row`` indexes the samples table).
+_CAND_STATS = (
+    "_row",
+    "granule",
+    "processing_version",
+    "granule_time_utc",
+    "dt_hours",
+    "match_lat",
+    "match_lon",
+    "dist_km",
+    "n_pixels",
+    "n_valid",
+    "cv",
 )
 _MATCH_COLUMNS = (
     "granule",
@@ -110,22 +123,12 @@ def chord_radius(radius_km: float) -> float:
     return float(2.0 * np.sin(angle / 2.0) * (1.0 + 1e-9))
 
 
-def geodesic_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """WGS84 geodesic distance (km) between paired positions (deg), elementwise."""
-    if np.size(lat1) == 0:
-        return np.zeros(0)
-    _, _, dist_m = _GEOD.inv(
-        np.asarray(lon1, float), np.asarray(lat1, float), np.asarray(lon2, float), np.asarray(lat2, float)
-    )
-    return np.asarray(dist_m, dtype=float) / 1000.0
-
-
 # --------------------------------------------------------------------------- chips
 
 
 @dataclass(frozen=True)
 class ChipHeader:
-    """Metadata of one chip: ``granule`` name, ``processing_version``, centre time, wavelengths (nm)."""
+    """Metadata of one chip: granule name, processing version, centre time, wavelengths (nm)."""
 
     path: Path
     granule: str
@@ -144,6 +147,7 @@ class ChipPixels:
         lon: Pixel longitudes (deg), shape ``(n_pixels,)``.
         rrs: Rrs (sr-1), shape ``(n_pixels, n_bands)``, NaN where flagged or invalid.
         valid: Pixels whose Rrs is finite in every band, shape ``(n_pixels,)``.
+
     """
 
     header: ChipHeader
@@ -159,7 +163,9 @@ def _utc_attr(ds: xr.Dataset, path: Path, name: str) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(str(ds.attrs[name]))
     except ValueError as err:
-        raise ValueError(f"{path}: attribute '{name}'={ds.attrs[name]!r} is not an ISO time") from err
+        raise ValueError(
+            f"{path}: attribute '{name}'={ds.attrs[name]!r} is not an ISO time"
+        ) from err
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
@@ -190,6 +196,7 @@ def read_chip_header(path: PathLike) -> ChipHeader:
 
     Raises:
         ValueError: naming the file and the missing or malformed attribute/variable.
+
     """
     p = Path(path)
     with xr.open_dataset(p, engine="h5netcdf") as ds:
@@ -201,6 +208,7 @@ def load_chip_pixels(path: PathLike) -> ChipPixels:
 
     Raises:
         ValueError: naming the file when the chip does not follow the chip contract.
+
     """
     p = Path(path)
     with xr.open_dataset(p, engine="h5netcdf") as ds:
@@ -216,7 +224,7 @@ def load_chip_pixels(path: PathLike) -> ChipPixels:
         raise ValueError(f"{p}: lat/lon have {lat.size} pixels but Rrs has {rrs.shape[0]}")
     if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
         raise ValueError(f"{p}: lat/lon must be defined for every pixel (found NaN)")
-    valid = np.isfinite(rrs).all(axis=1)
+    valid = np.asarray(np.isfinite(rrs).all(axis=1), dtype=bool)
     return ChipPixels(header=header, lat=lat, lon=lon, rrs=rrs, valid=valid)
 
 
@@ -225,15 +233,20 @@ def read_chip_headers(chip_paths: Sequence[PathLike]) -> list[ChipHeader]:
 
     Raises:
         ValueError: naming the chip whose granule repeats or whose wavelengths differ.
+
     """
-    headers = sorted((read_chip_header(p) for p in chip_paths), key=lambda h: (h.time_utc, h.granule))
+    headers = sorted(
+        (read_chip_header(p) for p in chip_paths), key=lambda h: (h.time_utc, h.granule)
+    )
     seen: dict[str, Path] = {}
     for h in headers:
         if h.granule in seen:
             raise ValueError(f"granule {h.granule} appears twice: {seen[h.granule]} and {h.path}")
         seen[h.granule] = h.path
         ref = headers[0]
-        if h.wavelength.shape != ref.wavelength.shape or not np.allclose(h.wavelength, ref.wavelength):
+        if h.wavelength.shape != ref.wavelength.shape or not np.allclose(
+            h.wavelength, ref.wavelength
+        ):
             raise ValueError(f"{h.path}: wavelengths differ from those of {ref.path}")
     return headers
 
@@ -242,7 +255,7 @@ def read_chip_headers(chip_paths: Sequence[PathLike]) -> list[ChipHeader]:
 
 
 def _group_reduce(values: np.ndarray, groups: np.ndarray, n: int, how: str) -> np.ndarray:
-    """Per-group column reduction of ``(n_rows, n_cols)`` into ``(n, n_cols)``; NaN for empty groups."""
+    """Per-group reduction of ``(n_rows, n_cols)`` into ``(n, n_cols)``; NaN for empty groups."""
     out = np.full((n, values.shape[1]), np.nan)
     if values.shape[0]:
         red = getattr(pd.DataFrame(values).groupby(groups, sort=True), how)()
@@ -273,6 +286,7 @@ def window_stats(
         ``n_pixels``, ``n_valid`` (int, ``(n,)``), ``dist_km`` (to the nearest valid pixel, NaN
         when none), ``cv`` (median over the CV bands of std(ddof=1)/|mean| over the valid pixels,
         NaN when fewer than 2), and ``rrs`` (sr-1, ``(n, n_bands)``).
+
     """
     n = len(lat)
     wl = chip.header.wavelength
@@ -280,9 +294,15 @@ def window_stats(
     if not cv_bands.any():
         raise ValueError(f"{chip.header.path}: no wavelength in the CV window {cv_window_nm} nm")
     tree = cKDTree(unit_vectors(chip.lat, chip.lon))
-    hits = tree.query_ball_point(unit_vectors(lat, lon), r=chord_radius(radius_km), return_sorted=False)
+    hits = tree.query_ball_point(
+        unit_vectors(lat, lon), r=chord_radius(radius_km), return_sorted=False
+    )
     counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=n)
-    pix = np.concatenate([np.asarray(h, dtype=np.int64) for h in hits]) if counts.sum() else np.zeros(0, np.int64)
+    pix = (
+        np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])
+        if counts.sum()
+        else np.zeros(0, np.int64)
+    )
     qry = np.repeat(np.arange(n), counts)
     dist = geodesic_km(lat[qry], lon[qry], chip.lat[pix], chip.lon[pix])
     inside = dist <= radius_km
@@ -323,6 +343,7 @@ class MatchupResult:
         exclusions: Every input sample exactly once: ``sample_id``, ``site``, ``time_utc``,
             ``status`` (matched | excluded), ``reason`` (see module docstring), ``n_candidates``.
         params: The matching parameters.
+
     """
 
     matchups: pd.DataFrame
@@ -333,7 +354,9 @@ class MatchupResult:
 
 def _utc_ns(col: pd.Series, name: str) -> np.ndarray:
     if not isinstance(col.dtype, pd.DatetimeTZDtype):
-        raise ValueError(f"samples column '{name}' must be timezone-aware UTC datetimes, got {col.dtype}")
+        raise ValueError(
+            f"samples column '{name}' must be timezone-aware UTC datetimes, got {col.dtype}"
+        )
     return col.dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
 
 
@@ -384,36 +407,29 @@ def match_samples(
 
     Raises:
         ValueError: on a missing column, duplicate ``sample_id``, bad parameter or bad chip.
+
     """
     if statistic not in ("median", "mean"):
         raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
     if window_days < 0 or radius_km <= 0 or not 0 <= min_valid_frac <= 1 or min_valid < 1:
-        raise ValueError("need window_days >= 0, radius_km > 0, 0 <= min_valid_frac <= 1, min_valid >= 1")
+        raise ValueError(
+            "need window_days >= 0, radius_km > 0, 0 <= min_valid_frac <= 1, min_valid >= 1"
+        )
     _check_samples(samples)
     smp = samples.reset_index(drop=True)
     n = len(smp)
-    reason = np.full(n, "", dtype=object)
-    reason[~smp["depth_category"].isin(list(depth_categories)).to_numpy()] = "not_surface"
-    flagged = smp["position_flag"].fillna(False).astype(bool).to_numpy()
-    if drop_position_flagged:
-        reason[(reason == "") & flagged] = "position_flagged"
-    lat = smp["lat"].to_numpy(dtype=float).copy()
-    lon = smp["lon"].to_numpy(dtype=float).copy()
-    own = np.isfinite(lat) & np.isfinite(lon)
-    lat[~own] = smp["station_lat"].to_numpy(dtype=float)[~own]
-    lon[~own] = smp["station_lon"].to_numpy(dtype=float)[~own]
-    reason[(reason == "") & ~(np.isfinite(lat) & np.isfinite(lon))] = "no_position"
+    reason, lat, lon = _prefilter(smp, depth_categories, drop_position_flagged)
     eligible = np.flatnonzero(reason == "")
-    times = smp["time_utc"]
-    if times.iloc[eligible].isna().any():
-        bad = smp["sample_id"].iloc[eligible][times.iloc[eligible].isna().to_numpy()].iloc[0]
+    times = smp["time_utc"].iloc[eligible]
+    if times.isna().any():
+        bad = smp["sample_id"].iloc[eligible[times.isna().to_numpy()][0]]
         raise ValueError(f"samples column 'time_utc' is missing for sample_id {bad!r}")
     t_ns = np.zeros(n, dtype=np.int64)
-    t_ns[eligible] = _utc_ns(times.iloc[eligible], "time_utc")
+    t_ns[eligible] = _utc_ns(times, "time_utc")
 
     headers = read_chip_headers(chip_paths)
     wl = headers[0].wavelength if headers else np.zeros(0)
-    window_ns = int(round(window_days * 86400e9))
+    window_ns = round(window_days * 86400e9)
     frames: list[pd.DataFrame] = []
     for h in headers:
         dt_ns = h.time_utc.value - t_ns[eligible]
@@ -422,7 +438,12 @@ def match_samples(
             continue
         chip = load_chip_pixels(h.path)
         st = window_stats(
-            chip, lat[idx], lon[idx], radius_km=radius_km, statistic=statistic, cv_window_nm=cv_window_nm
+            chip,
+            lat[idx],
+            lon[idx],
+            radius_km=radius_km,
+            statistic=statistic,
+            cv_window_nm=cv_window_nm,
         )
         frame = pd.DataFrame(
             {
@@ -444,16 +465,7 @@ def match_samples(
     cand = _finish_candidates(frames, wl, statistic, min_valid, min_valid_frac, max_cv)
 
     sel = cand[cand["selected"]]
-    reason[sel["_row"].to_numpy()] = "matched"
-    failed = cand[~cand["passed"]]
-    if len(failed):
-        rank = failed["reason"].map(_CANDIDATE_RANK).to_numpy()
-        best = pd.Series(rank).groupby(failed["_row"].to_numpy()).max()
-        rows = best.index.to_numpy()
-        keep = reason[rows] == ""
-        inv = {v: k for k, v in _CANDIDATE_RANK.items()}
-        reason[rows[keep]] = [inv[int(r)] for r in best.to_numpy()[keep]]
-    reason[reason == ""] = "no_granule_in_window"
+    _resolve_reasons(reason, cand)
 
     n_cand = np.bincount(cand["_row"].to_numpy(dtype=np.int64), minlength=n)
     exclusions = smp[["sample_id", "site", "time_utc"]].copy()
@@ -469,7 +481,9 @@ def match_samples(
         ],
         axis=1,
     )
-    ids = smp[["sample_id", "site", "time_utc"]].iloc[cand["_row"].to_numpy()].reset_index(drop=True)
+    ids = (
+        smp[["sample_id", "site", "time_utc"]].iloc[cand["_row"].to_numpy()].reset_index(drop=True)
+    )
     candidates = pd.concat([ids, cand.drop(columns="_row").reset_index(drop=True)], axis=1)
     params = {
         "window_days": window_days,
@@ -483,7 +497,44 @@ def match_samples(
         "cv_window_nm": list(cv_window_nm),
         "n_chips": len(headers),
     }
-    return MatchupResult(matchups=matchups, candidates=candidates, exclusions=exclusions, params=params)
+    return MatchupResult(
+        matchups=matchups, candidates=candidates, exclusions=exclusions, params=params
+    )
+
+
+def _prefilter(
+    smp: pd.DataFrame, depth_categories: Sequence[str], drop_position_flagged: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reasons 1-3 of the precedence ('' where none applies) and the positions to match (deg).
+
+    A sample without its own finite ``lat``/``lon`` is matched at its station median.
+    """
+    reason = np.full(len(smp), "", dtype=object)
+    reason[~smp["depth_category"].isin(list(depth_categories)).to_numpy()] = "not_surface"
+    flagged = smp["position_flag"].fillna(False).astype(bool).to_numpy()
+    if drop_position_flagged:
+        reason[(reason == "") & flagged] = "position_flagged"
+    lat = smp["lat"].to_numpy(dtype=float).copy()
+    lon = smp["lon"].to_numpy(dtype=float).copy()
+    own = np.isfinite(lat) & np.isfinite(lon)
+    lat[~own] = smp["station_lat"].to_numpy(dtype=float)[~own]
+    lon[~own] = smp["station_lon"].to_numpy(dtype=float)[~own]
+    reason[(reason == "") & ~(np.isfinite(lat) & np.isfinite(lon))] = "no_position"
+    return reason, lat, lon
+
+
+def _resolve_reasons(reason: np.ndarray, cand: pd.DataFrame) -> None:
+    """Fill the sample reasons left empty: matched, best failing candidate, or no granule."""
+    reason[cand.loc[cand["selected"], "_row"].to_numpy(dtype=np.int64)] = "matched"
+    failed = cand[~cand["passed"]]
+    if len(failed):
+        rank = failed["reason"].map(_CANDIDATE_RANK).to_numpy()
+        best = pd.Series(rank).groupby(failed["_row"].to_numpy()).max()
+        rows = best.index.to_numpy()
+        keep = reason[rows] == ""
+        inv = {v: k for k, v in _CANDIDATE_RANK.items()}
+        reason[rows[keep]] = [inv[int(r)] for r in best.to_numpy()[keep]]
+    reason[reason == ""] = "no_granule_in_window"
 
 
 def _finish_candidates(
@@ -495,14 +546,13 @@ def _finish_candidates(
     max_cv: float,
 ) -> pd.DataFrame:
     """Concatenate per-granule candidates, set ``passed``/``reason`` and select one per sample."""
+    rrs_cols = rrs_columns(wl)
     if frames:
         cand = pd.concat(frames, ignore_index=True)
     else:
-        cols = ["_row", "granule", "processing_version", "granule_time_utc", "dt_hours", "match_lat"]
-        cols += ["match_lon", "dist_km", "n_pixels", "n_valid", "cv", *rrs_columns(wl)]
-        cand = pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-        cand = cand.astype({"_row": np.int64, "granule_time_utc": np.int64, "n_pixels": np.int64})
-        cand = cand.astype({"n_valid": np.int64, "granule": str, "processing_version": str})
+        cand = pd.DataFrame({c: pd.Series(dtype=float) for c in [*_CAND_STATS, *rrs_cols]})
+        ints = {c: np.int64 for c in ("_row", "granule_time_utc", "n_pixels", "n_valid")}
+        cand = cand.astype({**ints, "granule": str, "processing_version": str})
     cand["granule_time_utc"] = pd.to_datetime(cand["granule_time_utc"].to_numpy(np.int64), utc=True)
     n_pix = cand["n_pixels"].to_numpy()
     n_val = cand["n_valid"].to_numpy()
@@ -514,8 +564,6 @@ def _finish_candidates(
     reason[(n_val < min_valid) | (frac < min_valid_frac - 1e-12)] = "too_few_valid"
     reason[n_val == 0] = "all_flagged"
     reason[n_pix == 0] = "outside_swath"
-    cand.insert(cand.columns.get_loc("cv") + 1, "statistic", statistic)
-    cand.insert(cand.columns.get_loc("n_valid") + 1, "valid_frac", frac)
     passed = reason == "passed"
     order = (
         cand.assign(_abs_dt=cand["dt_hours"].abs())[passed]
@@ -527,11 +575,13 @@ def _finish_candidates(
     selected[order] = True
     reason[passed & selected] = "matched"
     reason[passed & ~selected] = "duplicate_overpass"
-    rrs_start = cand.columns.get_loc(rrs_columns(wl)[0]) if len(wl) else len(cand.columns)
-    cand.insert(rrs_start, "passed", passed)
-    cand.insert(rrs_start + 1, "selected", selected)
-    cand.insert(rrs_start + 2, "reason", reason.astype(str))
-    return cand
+    cand["valid_frac"] = frac
+    cand["statistic"] = statistic
+    cand["passed"] = passed
+    cand["selected"] = selected
+    cand["reason"] = reason.astype(str)
+    head = [*_CAND_STATS[:10], "valid_frac", "cv", "statistic", "passed", "selected", "reason"]
+    return cand[head + rrs_cols]
 
 
 def write_matchups(
