@@ -366,3 +366,55 @@ def read_dataset(path: PathLike) -> pd.DataFrame:
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
     return df
+
+
+DATASET_SOURCES: tuple[str, ...] = ("matchups", "shipped")
+
+
+def build_dataset(
+    source: str,
+    horizon: str,
+    *,
+    matchups_path: PathLike | None = None,
+    samples_path: PathLike | None = None,
+    lead_days: float = 8.0,
+    tolerance_days: float = 2.0,
+    depth_categories: Sequence[str] = ("Surface",),
+) -> pd.DataFrame:
+    """One labelled dataset for fine-tuning and baselines.
+
+    Args:
+        source: ``matchups`` (the workflow's own matchups) or ``shipped`` (the 190 real PACE
+            spectra at GLERL stations bundled with the package, 185 after dropping the
+            assumed-zero rows).
+        horizon: ``current_week`` or ``8day_ahead`` (labels at the same station t + lead ± tol).
+        matchups_path: Matchups Parquet (source ``matchups``).
+        samples_path: Harmonised samples Parquet (8-day-ahead labels).
+        lead_days: Lead time of the 8-day-ahead pairs (days).
+        tolerance_days: Tolerance around the lead time (days).
+        depth_categories: Sample depth categories usable as labels.
+    """
+    if source not in DATASET_SOURCES:
+        raise ValueError(f"unknown dataset source {source!r}; expected one of {DATASET_SOURCES}")
+    if horizon not in HORIZONS:
+        raise ValueError(f"unknown horizon {horizon!r}; expected one of {HORIZONS}")
+    if source == "matchups":
+        if matchups_path is None:
+            raise ValueError("source 'matchups' needs matchups_path")
+        spectra = pd.read_parquet(matchups_path)
+        current = from_matchups(spectra, dataset="matchups")
+    else:
+        current = from_shipped_table(dataset="shipped")
+        spectra = current
+    if horizon == "current_week":
+        return current
+    if samples_path is None:
+        raise ValueError("horizon '8day_ahead' needs samples_path")
+    return eight_day_dataset(
+        spectra,
+        pd.read_parquet(samples_path),
+        lead_days=lead_days,
+        tolerance_days=tolerance_days,
+        dataset=source,
+        depth_categories=depth_categories,
+    )

@@ -52,3 +52,11 @@ def all_flag_stats(wildcards):
 def all_quicklooks(wildcards):
     """True-colour quicklooks of every chip."""
     return expand("results/chips/pace/{granule}.png", granule=manifest_granules())
+
+
+def dataset_inputs(wildcards):
+    """Matchups (source matchups) and samples (8-day-ahead labels) for one labelled dataset."""
+    inputs = {"samples": "results/samples/samples.parquet"}
+    if wildcards.source == "matchups":
+        inputs["matchups"] = "results/matchups/matchups.parquet"
+    return inputs
