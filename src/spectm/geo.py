@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,9 @@ def validate_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
     """
     values = tuple(float(v) for v in bbox)
     if len(values) != 4 or not all(np.isfinite(values)):
-        raise ValueError(f"bbox must be 4 finite numbers (lon_min, lat_min, lon_max, lat_max): {bbox}")
+        raise ValueError(
+            f"bbox must be 4 finite numbers (lon_min, lat_min, lon_max, lat_max): {bbox}"
+        )
     lon_min, lat_min, lon_max, lat_max = values
     if not (-180 <= lon_min < lon_max <= 180 and -90 <= lat_min < lat_max <= 90):
         raise ValueError(
@@ -111,7 +114,7 @@ def _shoreline_lines(path: str) -> tuple[list[LineString], tuple[float, float, f
         for shape in reader.iterShapes():
             points = np.asarray(shape.points, dtype=float)
             starts = [*list(shape.parts), len(points)]
-            for i0, i1 in zip(starts[:-1], starts[1:], strict=True):
+            for i0, i1 in pairwise(starts):
                 if i1 - i0 >= 2:
                     lines.append(LineString(points[i0:i1, :2]))
         xmin, ymin, xmax, ymax = (float(v) for v in reader.bbox)
@@ -149,10 +152,14 @@ def load_shoreline() -> Polygon | shapely.MultiPolygon:
     water = [
         f
         for f in faces
-        if shapely.contains_xy(f, seeds["median_lon"].to_numpy(), seeds["median_lat"].to_numpy()).any()
+        if shapely.contains_xy(
+            f, seeds["median_lon"].to_numpy(), seeds["median_lat"].to_numpy()
+        ).any()
     ]
     if not water:
-        raise ValueError(f"{path}: no polygonised face contains a GLERL station; cannot find the lake")
+        raise ValueError(
+            f"{path}: no polygonised face contains a GLERL station; cannot find the lake"
+        )
     lake = unary_union(water)
     if not isinstance(lake, Polygon | shapely.MultiPolygon):
         raise ValueError(f"{path}: polygonised lake is not a polygon ({lake.geom_type})")

@@ -1,0 +1,1 @@
+"""Report products: quicklook figures, tables and the HTML report."""

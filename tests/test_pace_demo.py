@@ -1,0 +1,222 @@
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from spectm.data_files import data_path
+from spectm.geo import WESTERN_BASIN_BBOX, geodesic_km, in_bbox, water_mask
+from spectm.io.pace_l2 import L2_FLAG_NAMES
+from spectm.sources import pace_demo
+from spectm.tables import spectra_matrix
+
+TABLE = data_path("pace_oci", "lake_erie_pace_oci_l2aop_rrs_glerl_matchups_2024_2025.csv")
+SMALL = {"shape": (48, 44), "pixel_km": 3.0}  # 144 x 132 km: covers the AOI, fast to write
+G_JUNE = "PACE_OCI.20240616T172214.L2.OC_AOP.V3_0.nc"  # 7 stations, 5+ km apart
+G_SCUM = "PACE_OCI.20240813T180853.L2.OC_AOP.V3_0.nc"  # scum station 1.2 km from WE6
+
+
+def bit(name):
+    return 1 << L2_FLAG_NAMES.index(name)
+
+
+@pytest.fixture(scope="module")
+def table():
+    df = pd.read_csv(TABLE)
+    spectra, wl = spectra_matrix(df)
+    return df, spectra, wl
+
+
+@pytest.fixture(scope="module")
+def june(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return pace_demo.write_demo_granule(G_JUNE, out, seed=7, **SMALL)
+
+
+def raw(path):
+    """The file read with h5py, without any CF decoding."""
+    with h5py.File(path, "r") as f:
+        return {
+            "rrs": f["geophysical_data/Rrs"][...],
+            "rrs_attrs": dict(f["geophysical_data/Rrs"].attrs),
+            "flags": f["geophysical_data/l2_flags"][...].astype(np.int64) & 0xFFFFFFFF,
+            "flag_attrs": dict(f["geophysical_data/l2_flags"].attrs),
+            "lat": f["navigation_data/latitude"][...].astype(float),
+            "lon": f["navigation_data/longitude"][...].astype(float),
+            "wl": f["sensor_band_parameters/wavelength_3d"][...],
+            "attrs": dict(f.attrs),
+            "chunks": f["geophysical_data/Rrs"].chunks,
+            "compression": f["geophysical_data/Rrs"].compression,
+        }
+
+
+def test_demo_granules_lists_the_45_real_granules(table):
+    df, _, _ = table
+    g = pace_demo.demo_granules()
+    assert len(g) == 45 == df["granule"].nunique()
+    assert g["granule"].is_unique
+    assert g["n_spectra"].sum() == 190
+    assert set(g["processing_version"]) == {"3.0"}
+    assert g["nrt"].sum() == 1
+    assert g["time_start"].is_monotonic_increasing
+    first = g.iloc[0]
+    assert first["granule"] == "PACE_OCI.20240316T180334.L2.OC_AOP.V3_0.nc"
+    assert first["time_start"] == pd.Timestamp("2024-03-16T18:03:34Z")
+    assert (g["time_end"] - g["time_start"]).dt.total_seconds().between(299, 300).all()
+
+
+def test_table_with_inconsistent_time_is_rejected(tmp_path, table):
+    df, _, _ = table
+    bad = df.copy()
+    bad.loc[3, "granule_time_utc"] = "2024-03-24T17:44:15Z"
+    path = tmp_path / "t.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"t\.csv: row 3"):
+        pace_demo.demo_granules(path)
+
+
+def test_file_structure_is_l2_aop(june):
+    r = raw(june)
+    assert june.name == G_JUNE
+    a = r["attrs"]
+    assert a["title"] == "OCI Level-2 Data AOP"
+    assert a["product_name"] == G_JUNE
+    assert a["processing_version"] == "3.0"
+    assert (a["instrument"], a["platform"]) == ("OCI", "PACE")
+    assert a["time_coverage_start"] == "2024-06-16T17:22:14.000Z"
+    assert "NOT a NASA file" in a["spectm_demo"]
+    assert r["rrs"].dtype == np.int16
+    assert r["rrs"].shape == (48, 44, 172)
+    assert r["rrs_attrs"]["scale_factor"] == np.float32(2e-6)
+    assert r["rrs_attrs"]["add_offset"] == np.float32(0.05)
+    assert r["rrs_attrs"]["_FillValue"] == -32767
+    assert r["compression"] == "gzip"
+    assert r["chunks"][2] == 172
+    wl = r["wl"]
+    assert (wl.size, wl[0], wl[-1]) == (172, 346, 719)
+    assert 588 in wl and 613 in wl and not ((wl > 588) & (wl < 613)).any()  # the CCD gap
+    assert r["flag_attrs"]["flag_meanings"].split() == list(L2_FLAG_NAMES)
+    assert r["flag_attrs"]["flag_masks"][-1] == np.int32(-(2**31))
+    assert r["lat"].dtype == float and r["lat"].shape == (48, 44)
+    with xr.open_datatree(june, engine="h5netcdf") as dt:
+        assert set(dt.children) == {
+            "sensor_band_parameters", "geophysical_data", "navigation_data", "scan_line_attributes"
+        }  # fmt: skip
+        assert {"aot_865", "angstrom", "avw", "nflh", "Rrs", "l2_flags"} <= set(
+            dt["geophysical_data"].data_vars
+        )
+        t = pd.DatetimeIndex(dt["scan_line_attributes"]["time"].values).tz_localize("UTC")
+        assert t.is_monotonic_increasing
+        start = pd.Timestamp(dt.attrs["time_coverage_start"])
+        end = pd.Timestamp(dt.attrs["time_coverage_end"])
+        assert start <= t[0] and t[-1] <= end
+        avw = dt["geophysical_data"]["avw"].values
+        assert np.nanmin(avw) >= 400 and np.nanmax(avw) <= 700
+
+
+def test_swath_is_rotated_and_covers_aoi_and_stations(june, table):
+    df, _, _ = table
+    r = raw(june)
+    lat, lon = r["lat"], r["lon"]
+    # not a lat/lon grid: latitude changes along a line and longitude along a column
+    assert np.ptp(lat[24, :]) > 0.1 and np.ptp(lon[:, 22]) > 0.1
+    # heading of the line direction: 10-15 degrees west of north
+    d_lat = (lat[-1, 22] - lat[0, 22]) * 110.95
+    d_lon = (lon[-1, 22] - lon[0, 22]) * 111.32 * np.cos(np.radians(41.75))
+    assert -15.5 < np.degrees(np.arctan2(d_lon, d_lat)) < -9.5
+    lon_min, lat_min, lon_max, lat_max = WESTERN_BASIN_BBOX
+    rows = df[df["granule"] == G_JUNE]
+    for la, lo in [
+        (lat_min, lon_min),
+        (lat_max, lon_max),
+        *zip(rows["lat"], rows["lon"], strict=True),
+    ]:
+        assert geodesic_km(lat, lon, la, lo).min() < SMALL["pixel_km"]
+    assert in_bbox(lat, lon, WESTERN_BASIN_BBOX).sum() < lat.size  # the swath extends beyond
+
+
+def test_station_pixels_hold_the_real_spectra(june, table):
+    df, spectra, _ = table
+    r = raw(june)
+    decoded = r["rrs"].astype(float) * 2e-6 + 0.05
+    rows = np.flatnonzero((df["granule"] == G_JUNE).to_numpy())
+    for i in rows:
+        d = geodesic_km(r["lat"], r["lon"], df["lat"][i], df["lon"][i])
+        y, x = np.unravel_index(np.argmin(d), d.shape)
+        np.testing.assert_allclose(decoded[y, x], spectra[i], atol=1.01e-6, rtol=0)
+        assert (
+            r["flags"][y, x] & (bit("LAND") | bit("CLDICE") | bit("STRAYLIGHT") | bit("HIGLINT"))
+            == 0
+        )
+
+
+def test_land_cloud_and_noise(june, table):
+    df, spectra, _ = table
+    r = raw(june)
+    flags, rrs = r["flags"], r["rrs"]
+    land = (flags & bit("LAND")) != 0
+    cloud = (flags & bit("CLDICE")) != 0
+    np.testing.assert_array_equal(land, ~water_mask(r["lat"], r["lon"]))
+    assert (rrs[land | cloud] == -32767).all()
+    assert (rrs[~land & ~cloud] != -32767).all()
+    assert 0.10 < cloud.mean() < 0.16  # cloud_fraction 0.15 minus the clear station areas
+    rows = df[df["granule"] == G_JUNE]
+    d = geodesic_km(
+        r["lat"][..., None], r["lon"][..., None], rows["lat"].to_numpy(), rows["lon"].to_numpy()
+    )
+    assert d.min(axis=-1)[cloud].min() >= 2.99  # generator uses a plane approximation
+    stray = (flags & bit("STRAYLIGHT")) != 0
+    assert stray.any() and not (stray & cloud).any()
+    # pixels 1-2.5 km from a station: its spectrum with ~1 % multiplicative noise
+    i = np.flatnonzero((df["granule"] == G_JUNE).to_numpy())
+    near = (d.min(axis=-1) > 0.8) & (d.min(axis=-1) < 2.5) & ~land & ~cloud & ~stray
+    k = d.argmin(axis=-1)[near]
+    ratio = (rrs[near].astype(float) * 2e-6 + 0.05) / spectra[i][k]
+    good = np.abs(spectra[i][k]) > 2e-3
+    assert near.sum() >= 3
+    assert 0.003 < np.std(ratio[good] - 1) < 0.03
+
+
+def test_deterministic_for_a_seed(tmp_path):
+    a = pace_demo.write_demo_granule(G_JUNE, tmp_path / "a", seed=3, **SMALL)
+    b = pace_demo.write_demo_granule(G_JUNE, tmp_path / "b", seed=3, **SMALL)
+    c = pace_demo.write_demo_granule(G_JUNE, tmp_path / "c", seed=4, **SMALL)
+    ra, rb, rc = raw(a), raw(b), raw(c)
+    for key in ("rrs", "flags", "lat", "lon"):
+        np.testing.assert_array_equal(ra[key], rb[key])
+    assert not np.array_equal(ra["lat"], rc["lat"])
+    assert not np.array_equal(ra["flags"], rc["flags"])
+
+
+def test_nearby_stations_with_different_spectra_get_distinct_pixels(tmp_path, table):
+    df, spectra, _ = table
+    # 2024.1 (scum) and WE6 are 1.2 km apart: with 3 km pixels they share a nearest pixel,
+    # so one spectrum moves to the nearest free pixel; both must be present exactly
+    p = pace_demo.write_demo_granule(G_SCUM, tmp_path, seed=0, **SMALL)
+    r = raw(p)
+    decoded = r["rrs"].astype(float) * 2e-6 + 0.05
+    for i in np.flatnonzero((df["granule"] == G_SCUM).to_numpy()):
+        d = geodesic_km(r["lat"], r["lon"], df["lat"][i], df["lon"][i])
+        close = d < 2.0 * SMALL["pixel_km"]
+        err = np.abs(decoded[close] - spectra[i]).max(axis=-1)
+        assert err.min() <= 1.01e-6, df["station"][i]
+
+
+def test_bad_arguments_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="not in the matchup table"):
+        pace_demo.write_demo_granule(
+            "PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc", tmp_path, **SMALL
+        )
+    with pytest.raises(ValueError, match="must be named like its granule"):
+        pace_demo.write_demo_granule(G_JUNE, tmp_path / "other.nc", **SMALL)
+    with pytest.raises(ValueError, match="does not cover the AOI"):
+        pace_demo.write_demo_granule(G_JUNE, tmp_path, shape=(20, 20), pixel_km=1.2)
+    with pytest.raises(ValueError, match="cloud_fraction"):
+        pace_demo.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.95, **SMALL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_cloud_when_cloud_fraction_zero(tmp_path):
+    p = pace_demo.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.0, seed=1, **SMALL)
+    flags = raw(p)["flags"]
+    assert not (flags & (bit("CLDICE") | bit("STRAYLIGHT"))).any()
