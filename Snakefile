@@ -14,6 +14,9 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/samples.smk"
 include: "workflow/rules/pace.smk"
+include: "workflow/rules/matchup.smk"
+include: "workflow/rules/resample.smk"
+include: "workflow/rules/datasets.smk"
 include: "workflow/rules/report.smk"
 
 

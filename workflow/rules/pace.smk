@@ -1,4 +1,4 @@
-# PACE OCI L2 AOP: search -> one file per granule -> AOI chip with l2_flags applied -> quicklook.
+# PACE OCI L2 AOP: search -> one file per granule -> AOI chip with l2_flags applied + quicklook.
 
 
 checkpoint pace_search:
@@ -46,12 +46,18 @@ rule pace_granule:
 
 
 rule chip:
-    # AOI subset (only the needed rows/columns are read) with l2_flags -> NaN.
+    # AOI subset (only the needed rows/columns are read) with l2_flags -> NaN, flag statistics
+    # and a true-colour quicklook (one job: the quicklook costs less than starting a job).
     input:
         granule="resources/pace/{granule}.nc",
     output:
         chip="results/chips/pace/{granule}.nc",
         flags="results/chips/pace/{granule}.flags.json",
+        png=report(
+            "results/chips/pace/{granule}.png",
+            caption="../report/quicklook.rst",
+            category="PACE chips",
+        ),
     log:
         "logs/chip/{granule}.log",
     params:
@@ -61,20 +67,3 @@ rule chip:
         "../../envs/ingest.yaml"
     script:
         "../scripts/chip.py"
-
-
-rule quicklook:
-    input:
-        chip="results/chips/pace/{granule}.nc",
-    output:
-        png=report(
-            "results/chips/pace/{granule}.png",
-            caption="../report/quicklook.rst",
-            category="PACE chips",
-        ),
-    log:
-        "logs/quicklook/{granule}.log",
-    conda:
-        "../../envs/ingest.yaml"
-    script:
-        "../scripts/quicklook.py"

@@ -108,7 +108,7 @@ def flag_statistics_table(stats: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Sum per-chip flag counts (JSON sidecars of the chip rule) into one table."""
     if not stats:
         return pd.DataFrame()
-    total = sum(int(s["n_pixels"]) for s in stats)
+    total = sum(int(s["n_pixels_aoi"]) for s in stats)
     counts: dict[str, int] = {}
     excluded: dict[str, bool] = {}
     for s in stats:
