@@ -53,9 +53,16 @@ def samples_section(samples_path: PathLike, fig_dir: Path) -> Section:
     )
     fig = samples_per_year_figure(s, fig_dir / "samples_per_year.png")
     sec.figure(fig, caption="Samples per year by depth category (satellites see the surface).")
-    table = pd.crosstab(s["site"], years).reset_index()
+    site = s["site"].astype(str)
+    group = site.where(site.str.match(r"^WE\d+$"), "other (transects, event/scum stations)")
+    table = pd.crosstab(group, years).reset_index()
     table.columns = [str(c) for c in table.columns]
-    sec.table(table, caption="Samples per site (rows) and year (columns).", float_format="{:.0f}")
+    sec.table(
+        table,
+        caption="Samples per site (rows) and year (columns). 2023 is missing from every public "
+        "source (see docs/data.md).",
+        float_format="{:.0f}",
+    )
     return sec
 
 
@@ -126,22 +133,114 @@ def flag_statistics_table(stats: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return df[df["pixels"] > 0].sort_values("pixels", ascending=False)
 
 
-def build_report(
-    out_html: PathLike,
+def matchup_section(
+    samples_path: PathLike,
+    matchups_path: PathLike,
+    exclusions_path: PathLike,
+    naive_path: PathLike,
+    srf_path: PathLike,
+    coverage_paths: Sequence[PathLike],
+    index_bands_path: PathLike,
+    fig_dir: Path,
     *,
     config: Mapping[str, Any],
-    samples: PathLike,
-    manifest: PathLike,
-    chips: Sequence[PathLike],
-    flag_stats: Sequence[PathLike],
-    quicklooks: Sequence[PathLike],
+) -> Section:
+    """Station map, exclusion reasons, |dt|/distance histograms, S2 resampling, coverage."""
+    from spectm.report import matchup_figures as mf
+
+    samples = pd.read_parquet(samples_path)
+    matchups = pd.read_parquet(matchups_path)
+    excl = pd.read_parquet(exclusions_path)
+    m = config["matchup"]
+    sec = Section("Matchups and Sentinel-2 resampling", "matchups")
+    sec.text(
+        f"Every {', '.join(m['depth_categories'])} sample was matched to the granules within "
+        f"±{m['window_days']:g} days and the valid pixels within {m['radius_km']:g} km "
+        "(geodesic, WGS84); the matched spectrum is the per-band MEDIAN of the valid pixels. "
+        f"Filters: valid fraction ≥ {m['min_valid_frac']:g}, CV(400–570 nm) ≤ {m['max_cv']:g}. "
+        "One sample seen by several overpasses keeps the smallest |dt|, then the smallest "
+        f"distance. {len(matchups)} of {len(excl)} samples matched."
+    )
+    reasons = excl["reason"].value_counts().rename_axis("reason").reset_index(name="samples")
+    sec.table(
+        reasons, caption="Every sample, by match status or exclusion reason.", float_format="{:.0f}"
+    )
+    sec.figure(
+        mf.exclusion_figure(excl, fig_dir / "exclusions.png"),
+        caption="Exclusion reasons (first applicable in a fixed order; see docs).",
+    )
+    sec.figure(
+        mf.station_map(samples, excl, fig_dir / "station_map.png"),
+        caption="Stations with their number of matchups.",
+    )
+    if len(matchups):
+        sec.figure(
+            mf.dt_distance_figure(matchups, fig_dir / "dt_distance.png"),
+            caption="Time difference and distance of the matchups.",
+        )
+        naive, srf = pd.read_csv(naive_path), pd.read_csv(srf_path)
+        r = config["resample"]
+        sec.figure(
+            mf.resampled_spectra_figure(
+                matchups,
+                naive,
+                srf,
+                fig_dir / "resampled_spectra.png",
+                target=r["target"],
+                version=r["srf_version"],
+            ),
+            caption="Matched PACE spectra and their Sentinel-2 bands: naive (nearest centre) "
+            "and SRF-weighted. B06–B12 lie beyond PACE's 719 nm and are missing, never filled.",
+        )
+    cov = pd.concat([pd.read_csv(p) for p in coverage_paths], ignore_index=True)
+    keep = [
+        c
+        for c in (
+            "method",
+            "band",
+            "centre_nm",
+            "coverage",
+            "valid",
+            "n_source_bands",
+            "main_source_nm",
+        )
+        if c in cov.columns
+    ]
+    sec.table(cov[keep], caption="Per-band coverage of the Sentinel-2 SRF by PACE OCI Rrs.")
+    sec.table(
+        pd.read_csv(index_bands_path),
+        caption="Bio-optical indices: the PACE band used for each wanted wavelength.",
+    )
+    return sec
+
+
+def build_report(
+    out_html: PathLike, *, config: Mapping[str, Any], inputs: Mapping[str, Any]
 ) -> Path:
-    """Write ``results/report/index.html`` from the DAG's outputs."""
+    """Write ``results/report/index.html`` from the DAG's outputs.
+
+    Args:
+        out_html: Report path; figures go to ``figures/`` beside it.
+        config: The validated workflow config.
+        inputs: Named inputs of the report rule (paths or lists of paths).
+    """
     out = Path(out_html)
     fig_dir = out.parent / "figures"
+    i = inputs
     sections = [
-        samples_section(samples, fig_dir),
-        granules_section(manifest, chips, flag_stats, quicklooks),
+        samples_section(i["samples"], fig_dir),
+        granules_section(i["manifest"], i["chips"], i["flag_stats"], i["quicklooks"]),
+        matchup_section(
+            i["samples"],
+            i["matchups"],
+            i["exclusions"],
+            i["resample_naive"],
+            i["resample_srf"],
+            i["coverage"],
+            i["index_bands"],
+            fig_dir,
+            config=config,
+        ),
     ]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return render_report(
