@@ -35,6 +35,7 @@ rule pace_granule:
         source=config["pace"]["source"],
         retries=config["pace"]["download_retries"],
         shape=config["pace"]["demo"]["shape"],
+        pixel_km=config["pace"]["demo"]["pixel_km"],
         cloud_fraction=config["pace"]["demo"]["cloud_fraction"],
         seed=config["pace"]["demo"]["seed"],
     resources:

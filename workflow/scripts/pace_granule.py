@@ -12,6 +12,7 @@ fetch_granule(
     source=p.source,
     retries=p.retries,
     shape=tuple(p.shape),
+    pixel_km=p.pixel_km,
     cloud_fraction=p.cloud_fraction,
     seed=p.seed,
 )

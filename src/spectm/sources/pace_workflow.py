@@ -18,9 +18,24 @@ from spectm.sources import pace, pace_demo
 log = logging.getLogger(__name__)
 
 
-def demo_manifest(max_granules: int | None = None) -> pd.DataFrame:
-    """Manifest of the demo (replay) granules in the earthdata manifest's columns."""
+def demo_manifest(
+    start: str | None = None, end: str | None = None, max_granules: int | None = None
+) -> pd.DataFrame:
+    """Manifest of the demo (replay) granules in the earthdata manifest's columns.
+
+    Args:
+        start: First day (``YYYY-MM-DD``, UTC, inclusive), as for the earthdata search.
+        end: Last day (inclusive).
+        max_granules: Keep only the first N granules of the period.
+    """
     g = pace_demo.demo_granules()
+    t = pd.to_datetime(g["time_start"], utc=True)
+    keep = pd.Series(True, index=g.index)
+    if start is not None:
+        keep &= t >= pd.Timestamp(start, tz="UTC")
+    if end is not None:
+        keep &= t < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
+    g = g[keep].reset_index(drop=True)
     if max_granules is not None:
         g = g.head(max_granules)
     return pd.DataFrame(
@@ -51,7 +66,7 @@ def search_manifest(
 ) -> Path:
     """Write the granule manifest for ``source`` (``demo`` or ``earthdata``) atomically."""
     if source == "demo":
-        df = demo_manifest(max_granules)
+        df = demo_manifest(start, end, max_granules)
     elif source == "earthdata":
         pace.login()
         df = pace.search_granules(
@@ -80,6 +95,7 @@ def fetch_granule(
     source: str,
     retries: int = 3,
     shape: tuple[int, int] = (128, 112),
+    pixel_km: float = 1.2,
     cloud_fraction: float = 0.15,
     seed: int = 42,
 ) -> Path:
@@ -91,7 +107,12 @@ def fetch_granule(
     row = rows.iloc[0]
     if source == "demo":
         return pace_demo.write_demo_granule(
-            granule, out_path, shape=shape, seed=seed, cloud_fraction=cloud_fraction
+            granule,
+            out_path,
+            shape=shape,
+            pixel_km=pixel_km,
+            seed=seed,
+            cloud_fraction=cloud_fraction,
         )
     if source == "earthdata":
         pace.login()
