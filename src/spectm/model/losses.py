@@ -29,6 +29,7 @@ def selected_mse(pred: Tensor, target: Tensor, select: Tensor) -> Tensor:
 
     Returns:
         Scalar float32 tensor; 0 when nothing is selected.
+
     """
     use = select & torch.isfinite(target)
     diff = torch.where(use, pred.float() - torch.nan_to_num(target.float()), 0.0)
@@ -44,7 +45,7 @@ def spectm_loss(
     w_idx: float,
     w_temp: float,
 ) -> dict[str, Tensor]:
-    """The weighted multi-task loss and its parts.
+    """Compute the weighted multi-task loss and its parts.
 
     Args:
         outputs: ``reconstruction`` (B, n_bands), ``indices`` (B, n_indices), ``future``
@@ -60,16 +61,25 @@ def spectm_loss(
 
     Returns:
         Scalars ``total``, ``rec``, ``idx``, ``temp``.
+
     """
     rec = selected_mse(outputs["reconstruction"], targets["spectrum"], mask)
     zero = outputs["indices"].sum() * 0.0  # graph-connected zero for absent targets
     idx = (
-        selected_mse(outputs["indices"], targets["indices"], torch.ones_like(targets["indices"], dtype=torch.bool))
+        selected_mse(
+            outputs["indices"],
+            targets["indices"],
+            torch.ones_like(targets["indices"], dtype=torch.bool),
+        )
         if "indices" in targets
         else zero
     )
     temp = (
-        selected_mse(outputs["future"], targets["future"], torch.ones_like(targets["future"], dtype=torch.bool))
+        selected_mse(
+            outputs["future"],
+            targets["future"],
+            torch.ones_like(targets["future"], dtype=torch.bool),
+        )
         if "future" in targets
         else zero
     )

@@ -23,7 +23,10 @@ DEFAULT_WINDOWS_NM: tuple[tuple[float, float], ...] = (
     (660.0, 680.0),  # chlorophyll-a red absorption
     (695.0, 720.0),  # red / near-infrared edge
 )
-"""SpecTM's diagnostic windows (nm, half-open ``[lo, hi)``), Imtiaz et al. 2026, arXiv 2603.22097."""
+"""SpecTM's diagnostic windows (nm, half-open ``[lo, hi)``); Imtiaz et al. 2026, arXiv 2603.22097.
+
+Phycocyanin 615-640, chlorophyll-a red absorption 660-680, red/NIR 695-720 nm.
+"""
 
 MASK_STRATEGIES = ("targeted", "random", "none")
 
@@ -33,6 +36,7 @@ def check_windows(windows_nm: Sequence[Sequence[float]]) -> tuple[tuple[float, f
 
     Raises:
         ValueError: if a window is not a finite pair with ``lo < hi``.
+
     """
     out = []
     for k, win in enumerate(windows_nm):
@@ -57,6 +61,7 @@ def window_mask(
 
     Returns:
         Boolean array, shape ``(n_bands,)``, True where the band is in a window.
+
     """
     wl = np.asarray(wavelengths_nm, dtype=float)
     inside = np.zeros(wl.shape, dtype=bool)
@@ -91,6 +96,7 @@ def make_mask(
     Raises:
         ValueError: on an unknown strategy, windows that contain no band of the grid, or too few
             eligible bands.
+
     """
     wl = np.asarray(wavelengths_nm, dtype=float)
     if strategy not in MASK_STRATEGIES:

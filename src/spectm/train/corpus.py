@@ -1,0 +1,334 @@
+"""The pretraining corpus: unlabelled water spectra on the model band grid.
+
+Each row is one valid water pixel from a chip, linearly resampled onto the model grid, or one
+pixel of a temporal pixel pair (spectrum at t plus the spectrum of the same place 8 days later).
+
+Corpus table (Parquet, one row per spectrum):
+
+========================  =======================================================================
+``granule``               source granule (for pairs: the granule at t)
+``time_utc``              overpass time, tz-aware UTC
+``lat``, ``lon``          pixel centre (degrees, WGS84)
+``split``                 ``train`` or ``val``; whole overpass dates go to one side
+``source``                ``chip`` or ``pair``
+``Rrs_<nm>``              Rrs (sr-1) on the model grid, float32, all finite
+``future_Rrs_<nm>``       Rrs (sr-1) 8 days later on the same grid; NaN unless ``source == pair``
+========================  =======================================================================
+
+``df.attrs`` (kept in the Parquet file) records the grid name, its wavelengths, the gap-filled
+bands (interpolated across a sensor gap, e.g. PACE's 589-612 nm), counts and the sampling seed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from spectm._io import write_parquet
+from spectm.evaluate.splits import date_groups
+from spectm.spectral.grids import GridResampler, grid_resampler, model_grid
+from spectm.tables import find_rrs_columns, rrs_columns
+
+FUTURE_PREFIX = "future_Rrs_"
+META_COLUMNS = ("granule", "time_utc", "lat", "lon", "split", "source")
+PAIR_COLUMNS = ("granule_t", "granule_t8", "lat", "lon", "lead_hours")
+_GRANULE_TIME_RE = re.compile(r"(\d{8}T\d{6})")
+
+
+@dataclass(frozen=True)
+class _Chip:
+    granule: str
+    time_utc: pd.Timestamp
+    wavelength_nm: np.ndarray  # (n_wl,)
+    rrs: np.ndarray  # (n_pixels, n_wl), sr-1
+    lat: np.ndarray  # (n_pixels,)
+    lon: np.ndarray  # (n_pixels,)
+
+
+def _read_chip(path: Path) -> _Chip:
+    """Read one chip (NetCDF-4, ``Rrs`` dims ``(y, x, wavelength)``) as flat pixel arrays."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        if "Rrs" not in ds:
+            raise ValueError(f"chip {path}: no 'Rrs' variable (variables: {list(ds.data_vars)})")
+        rrs = ds["Rrs"]
+        if set(rrs.dims) != {"y", "x", "wavelength"}:
+            raise ValueError(f"chip {path}: Rrs dims {rrs.dims}, expected (y, x, wavelength)")
+        for name in ("lat", "lon"):
+            if name not in ds.coords and name not in ds:
+                raise ValueError(f"chip {path}: missing 2-D coordinate '{name}'")
+        for attr in ("granule", "time_coverage_start"):
+            if attr not in ds.attrs:
+                raise ValueError(f"chip {path}: missing global attribute '{attr}'")
+        wl = np.asarray(ds["wavelength"].values, dtype=float)
+        cube = rrs.transpose("y", "x", "wavelength").values.astype(np.float32)
+        lat = ds["lat"].transpose("y", "x").values.astype(float).ravel()
+        lon = ds["lon"].transpose("y", "x").values.astype(float).ravel()
+        granule = str(ds.attrs["granule"])
+        time = pd.Timestamp(str(ds.attrs["time_coverage_start"]))
+    time = time.tz_localize("UTC") if time.tzinfo is None else time.tz_convert("UTC")
+    return _Chip(granule, time, wl, cube.reshape(-1, wl.size), lat, lon)
+
+
+def _checked_resampler(
+    src_nm: np.ndarray, target_nm: np.ndarray, grid: str, what: str
+) -> GridResampler:
+    res = grid_resampler(src_nm, target_nm)
+    if res.outside.any():
+        raise ValueError(
+            f"{what}: wavelengths {src_nm.min():g}-{src_nm.max():g} nm do not cover the "
+            f"'{grid}' grid ({target_nm.min():g}-{target_nm.max():g} nm)"
+        )
+    return res
+
+
+def _valid_rows(spectra: np.ndarray, res: GridResampler) -> np.ndarray:
+    """Rows whose source bands are all finite over the span the grid draws on, ``(n,)`` bool."""
+    used = res.weights.any(axis=0)  # (n_src,)
+    span = (res.source_nm >= res.source_nm[used].min()) & (
+        res.source_nm <= res.source_nm[used].max()
+    )
+    return np.isfinite(spectra[:, span]).all(axis=1)
+
+
+def _sample_chip_pixels(
+    paths: list[Path], target_nm: np.ndarray, grid: str, max_pixels: int, seed: int
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, pd.Timestamp], np.ndarray, int]:
+    """Uniform sample (without replacement) of at most ``max_pixels`` valid pixels over all chips.
+
+    Every valid pixel gets a seeded random key; the ``max_pixels`` smallest keys are kept while
+    chips stream past, so memory stays bounded by about ``2 * max_pixels`` plus one chip.
+
+    Returns:
+        Metadata per kept pixel, spectra on the grid ``(n, n_grid)`` (sr-1), time per granule,
+        gap-filled grid bands ``(n_grid,)`` and the number of valid pixels seen.
+
+    """
+    rng = np.random.default_rng(seed)
+    keys: list[np.ndarray] = [np.empty(0)]
+    spectra: list[np.ndarray] = [np.empty((0, target_nm.size), dtype=np.float32)]
+    info: list[np.ndarray] = [np.empty((0, 4))]  # chip number, flat pixel index, lat, lon
+    granules: list[str] = []
+    times: dict[str, pd.Timestamp] = {}
+    gap = np.zeros(target_nm.size, dtype=bool)
+    n_valid, n_held = 0, 0
+    resamplers: dict[tuple[float, ...], GridResampler] = {}
+    for k, path in enumerate(paths):
+        chip = _read_chip(path)
+        wl_key = tuple(chip.wavelength_nm)
+        if wl_key not in resamplers:
+            resamplers[wl_key] = _checked_resampler(
+                chip.wavelength_nm, target_nm, grid, f"chip {path}"
+            )
+        res = resamplers[wl_key]
+        gap |= res.gap_filled
+        ok = _valid_rows(chip.rrs, res) & np.isfinite(chip.lat) & np.isfinite(chip.lon)
+        pix = np.flatnonzero(ok)
+        n_valid += pix.size
+        granules.append(chip.granule)
+        times.setdefault(chip.granule, chip.time_utc)
+        keys.append(rng.random(pix.size))
+        spectra.append(res(chip.rrs[pix]).astype(np.float32))
+        info.append(np.column_stack([np.full(pix.size, k), pix, chip.lat[pix], chip.lon[pix]]))
+        n_held += pix.size
+        if n_held > 2 * max_pixels or k == len(paths) - 1:  # prune in amortised O(n) time
+            all_keys = np.concatenate(keys)
+            keep = np.argpartition(all_keys, min(max_pixels, all_keys.size) - 1)[:max_pixels]
+            keys = [all_keys[keep]]
+            spectra = [np.concatenate(spectra)[keep]]
+            info = [np.concatenate(info)[keep]]
+            n_held = keep.size
+    held_spectra, held_info = np.concatenate(spectra), np.concatenate(info)
+    order = np.lexsort((held_info[:, 1], held_info[:, 0]))  # chip order, then pixel order
+    held_spectra, held_info = held_spectra[order], held_info[order]
+    chip_no = held_info[:, 0].astype(int)
+    meta = pd.DataFrame(
+        {
+            "granule": np.asarray(granules, dtype=object)[chip_no],
+            "time_utc": [times[granules[c]] for c in chip_no],
+            "lat": held_info[:, 2],
+            "lon": held_info[:, 3],
+            "source": "chip",
+        }
+    )
+    return meta, held_spectra, times, gap, n_valid
+
+
+def _granule_time(
+    granule: str, chip_times: dict[str, pd.Timestamp], row: int, path: Path
+) -> pd.Timestamp:
+    if granule in chip_times:
+        return chip_times[granule]
+    m = _GRANULE_TIME_RE.search(granule)
+    if m is None:
+        raise ValueError(
+            f"pixel pairs {path}, row {row}: granule_t {granule!r} is not among the chips and its "
+            "name carries no YYYYMMDDTHHMMSS time"
+        )
+    return pd.Timestamp(m.group(1), tz="UTC")
+
+
+def _read_pairs(
+    path: Path, target_nm: np.ndarray, grid: str, chip_times: dict[str, pd.Timestamp]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel pairs on the grid: metadata, spectra at t and t + 8 d (sr-1), gap-filled bands."""
+    pairs = pd.read_parquet(path)
+    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"pixel pairs {path}: missing columns {missing}")
+    cur_cols, cur_wl = find_rrs_columns(pairs)
+    fut_cols, fut_wl = find_rrs_columns(pairs, prefix=FUTURE_PREFIX)
+    cur_res = _checked_resampler(cur_wl, target_nm, grid, f"pixel pairs {path} (Rrs_<nm>)")
+    fut_res = _checked_resampler(fut_wl, target_nm, grid, f"pixel pairs {path} (future_Rrs_<nm>)")
+    cur_src = pairs[cur_cols].to_numpy(dtype=float)
+    ok = _valid_rows(cur_src, cur_res) & np.isfinite(pairs["lat"].to_numpy(dtype=float))
+    pairs = pairs[ok].reset_index(drop=True)
+    cur = cur_res(cur_src[ok]).astype(np.float32)
+    fut = fut_res(pairs[fut_cols].to_numpy(dtype=float)).astype(np.float32)  # NaN bands stay NaN
+    times = [_granule_time(str(g), chip_times, i, path) for i, g in enumerate(pairs["granule_t"])]
+    meta = pd.DataFrame(
+        {
+            "granule": pairs["granule_t"].astype(str).to_numpy(),
+            "time_utc": times,
+            "lat": pairs["lat"].to_numpy(dtype=float),
+            "lon": pairs["lon"].to_numpy(dtype=float),
+            "source": "pair",
+        }
+    )
+    return meta, cur, fut, cur_res.gap_filled | fut_res.gap_filled
+
+
+def _split_by_date(times: pd.Series, val_fraction: float, seed: int) -> np.ndarray:
+    """``train``/``val`` per row; every overpass date (hence every granule) on one side."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    dates = date_groups(times)
+    unique = np.unique(dates)
+    if val_fraction == 0.0:
+        return np.full(dates.size, "train", dtype=object)
+    if unique.size < 2:
+        raise ValueError(
+            f"a validation split needs at least 2 overpass dates, the corpus has {unique.size}; "
+            "add chips or set val_fraction=0"
+        )
+    n_val = min(unique.size - 1, max(1, round(val_fraction * unique.size)))
+    val_dates = np.random.default_rng([seed, 1]).permutation(unique)[:n_val]
+    return np.where(np.isin(dates, val_dates), "val", "train").astype(object)
+
+
+def build_corpus(
+    chip_paths: Sequence[str | os.PathLike[str]],
+    *,
+    grid: str = "paper",
+    pixel_pairs_path: str | os.PathLike[str] | None = None,
+    max_pixels: int = 200_000,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Collect valid water pixels from chips (and pixel pairs) on a model band grid.
+
+    Args:
+        chip_paths: Chip files (NetCDF-4: ``Rrs`` (y, x, wavelength) sr-1, NaN invalid; 2-D
+            ``lat``/``lon``; attributes ``granule``, ``time_coverage_start``). Read in sorted order.
+        grid: Model grid name, ``paper`` or ``native`` (:func:`spectm.spectral.grids.model_grid`).
+        pixel_pairs_path: Optional Parquet of temporal pixel pairs (``granule_t``, ``granule_t8``,
+            ``lat``, ``lon``, ``lead_hours``, ``Rrs_<nm>`` at t, ``future_Rrs_<nm>`` at t + 8 d,
+            sensor nm). All valid pairs are kept; the chip pixel they duplicate is dropped.
+        max_pixels: At most this many chip pixels, drawn uniformly (seeded) over all chips.
+        val_fraction: Fraction of overpass dates held out as ``val``.
+        seed: Seed of the pixel sample and of the split.
+
+    Returns:
+        The corpus table (schema in the module docstring), ``attrs`` filled.
+
+    Raises:
+        ValueError: on malformed chips or pairs (naming the file), or no valid pixel at all.
+
+    """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    paths = sorted(Path(p) for p in chip_paths)
+    target = model_grid(grid)
+    if not paths:
+        raise ValueError("build_corpus needs at least one chip file")
+    meta, spectra, chip_times, gap, n_valid = _sample_chip_pixels(
+        paths, target, grid, max_pixels, seed
+    )
+    future = np.full(spectra.shape, np.nan, dtype=np.float32)
+    n_pairs = 0
+    if pixel_pairs_path is not None:
+        pmeta, pcur, pfut, pgap = _read_pairs(Path(pixel_pairs_path), target, grid, chip_times)
+        gap |= pgap
+        n_pairs = len(pmeta)
+        key = ["granule", "lat", "lon"]
+        dup = (
+            meta[key]
+            .round({"lat": 6, "lon": 6})
+            .merge(
+                pmeta[key].round({"lat": 6, "lon": 6}).drop_duplicates(), how="left", indicator=True
+            )["_merge"]
+            .eq("both")
+            .to_numpy()
+        )
+        meta, spectra, future = meta[~dup], spectra[~dup], future[~dup]
+        meta = pd.concat([meta, pmeta], ignore_index=True)
+        spectra, future = np.concatenate([spectra, pcur]), np.concatenate([future, pfut])
+    if len(meta) == 0:
+        raise ValueError(f"no valid water pixel in {len(paths)} chip(s) for the '{grid}' grid")
+    meta = meta.reset_index(drop=True)
+    meta["time_utc"] = pd.to_datetime(meta["time_utc"], utc=True)
+    meta.insert(4, "split", _split_by_date(meta["time_utc"], val_fraction, seed))
+    bands = pd.DataFrame(spectra, columns=rrs_columns(target))
+    fut = pd.DataFrame(future, columns=rrs_columns(target, prefix=FUTURE_PREFIX))
+    df = pd.concat([meta, bands, fut], axis=1)
+    df.attrs = {
+        "grid": grid,
+        "wavelength_nm": [float(w) for w in target],
+        "gap_filled_nm": [float(w) for w in target[gap]],
+        "resampling": "linear interpolation (spectm.spectral.grids.grid_resampler)",
+        "n_chips": len(paths),
+        "n_valid_chip_pixels": n_valid,
+        "n_chip_pixels": int((df["source"] == "chip").sum()),
+        "n_pair_rows": n_pairs,
+        "max_pixels": max_pixels,
+        "val_fraction": val_fraction,
+        "seed": seed,
+    }
+    return df
+
+
+def write_corpus(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write the corpus to Parquet atomically (``attrs`` included) and return the path."""
+    return write_parquet(df, path)
+
+
+def read_corpus(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read and check a corpus written by :func:`write_corpus`.
+
+    Raises:
+        ValueError: naming the file when a column is missing, the future columns do not match the
+            spectral columns, a spectrum is not finite, or ``split`` has other values.
+
+    """
+    df = pd.read_parquet(path)
+    missing = [c for c in META_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"corpus {path}: missing columns {missing}")
+    cols, wl = find_rrs_columns(df)
+    fut = rrs_columns(wl, prefix=FUTURE_PREFIX)
+    absent = [c for c in fut if c not in df.columns]
+    if absent:
+        raise ValueError(f"corpus {path}: missing future columns {absent[:3]}...")
+    bad_rows = np.flatnonzero(~np.isfinite(df[cols].to_numpy(dtype=float)).all(axis=1))
+    if bad_rows.size:
+        raise ValueError(f"corpus {path}: non-finite Rrs in row {int(bad_rows[0])}")
+    bad_split = sorted(set(df["split"].unique()) - {"train", "val"})
+    if bad_split:
+        raise ValueError(f"corpus {path}: column 'split' has values {bad_split}")
+    return df

@@ -1,0 +1,484 @@
+"""Self-supervised pretraining of SpecTM: one readable loop, seeded, resumable.
+
+Phases, top to bottom: resolve the configuration; prepare tensors (per-band normalisation from the
+train split, index targets, future spectra); build or resume model and optimiser; train epoch by
+epoch with checkpoints every ``checkpoint_every`` steps; validate after each epoch with early
+stopping; write ``model.pt`` (best validation weights), ``config.json`` and ``losses.csv``.
+
+Determinism: model init uses ``seed``; the data order of epoch ``e`` is a permutation drawn from
+``(seed, e)`` and random masks from ``(seed, e, batch)``; the torch RNG (dropout) is saved in each
+checkpoint. A run killed and resumed from its last checkpoint therefore ends with the same weights
+as an uninterrupted run (exactly on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from spectm._io import write_csv
+from spectm.model.encoder import SpecTM, SpecTMConfig, count_parameters, preset_config
+from spectm.model.masking import DEFAULT_WINDOWS_NM, MASK_STRATEGIES, check_windows, make_mask
+from spectm.spectral.indices import compute_indices, index_band_table
+from spectm.tables import find_rrs_columns
+from spectm.train.checkpoint import (
+    CHECKPOINT_NAME,
+    LOSSES_NAME,
+    MODEL_NAME,
+    load_checkpoint,
+    save_checkpoint,
+    save_model,
+)
+from spectm.train.corpus import FUTURE_PREFIX, read_corpus
+from spectm.train.device import resolve_device
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INDEX_TARGETS = (
+    "NDCI",
+    "CI_cyano",
+    "SS665",
+    "PC_709_620",
+    "PC_650_625",
+    "PC_700_600",
+    "CI_Hu",
+    "MCI",
+)
+"""Candidate SSL index targets (FLH681 left out: it equals -CI_cyano). Those not computable from
+measured bands of the grid (wanted band beyond tolerance or gap-filled) are dropped."""
+
+INDEX_CLIP = 10.0
+"""Normalised index targets are clipped to +-INDEX_CLIP robust standard deviations (band ratios
+explode where the denominator band is near zero)."""
+
+RUNTIME_KEYS = ("device", "num_threads", "progress", "resume")
+"""Config keys that may change between a run and its resumption."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Pretraining settings (defaults: the paper's optimiser, batch size and epochs).
+
+    Attributes:
+        preset: SpecTM preset (``paper`` or ``tiny``).
+        model: Overrides of :class:`~spectm.model.encoder.SpecTMConfig` fields (e.g. loss weights).
+        mask_strategy: ``targeted``, ``random`` or ``none``.
+        mask_windows_nm: Diagnostic windows ``(lo, hi)`` in nm, half-open.
+        index_names: Index targets; None = :data:`DEFAULT_INDEX_TARGETS` available on the grid.
+        index_tolerance_nm: Band-matching tolerance of the indices (nm).
+        lr: AdamW learning rate (constant).
+        weight_decay: AdamW weight decay.
+        batch_size: Spectra per step.
+        max_epochs: Upper bound on epochs.
+        max_steps: Optional upper bound on optimisation steps.
+        patience: Epochs without validation improvement before stopping.
+        min_delta: Improvement smaller than this does not count.
+        grad_clip: Max global gradient norm (None = no clipping).
+        checkpoint_every: Steps between checkpoints (one is also written after every epoch).
+        seed: Seed of init, data order and random masks.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:<i>`` or ``mps``.
+        num_threads: Torch CPU threads during the run (None = torch's default). On a shared or
+            busy CPU, 1 avoids OpenMP spin-waiting, which can make small models 10x slower.
+        progress: Progress bar; None = only when stderr is a terminal.
+        resume: Continue from ``out_dir/checkpoint.pt`` if it exists (else start afresh).
+
+    """
+
+    preset: str = "paper"
+    model: dict[str, Any] = field(default_factory=dict)
+    mask_strategy: str = "targeted"
+    mask_windows_nm: tuple[tuple[float, float], ...] = DEFAULT_WINDOWS_NM
+    index_names: tuple[str, ...] | None = None
+    index_tolerance_nm: float = 3.0
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    batch_size: int = 256
+    max_epochs: int = 100
+    max_steps: int | None = None
+    patience: int = 10
+    min_delta: float = 0.0
+    grad_clip: float | None = 1.0
+    checkpoint_every: int = 200
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    progress: bool | None = None
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mask_strategy not in MASK_STRATEGIES:
+            raise ValueError(
+                f"pretrain config: mask_strategy {self.mask_strategy!r} not in {MASK_STRATEGIES}"
+            )
+        object.__setattr__(self, "mask_windows_nm", check_windows(self.mask_windows_nm))
+        if self.index_names is not None:
+            object.__setattr__(self, "index_names", tuple(self.index_names))
+        for key in ("batch_size", "max_epochs", "patience", "checkpoint_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"pretrain config: {key} must be >= 1, got {getattr(self, key)}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"pretrain config: num_threads must be >= 1, got {self.num_threads}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"pretrain config: max_steps must be >= 1, got {self.max_steps}")
+        preset_config(self.preset, **self.model)  # fails early on a bad preset or override
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON- and checkpoint-safe; tuples become lists)."""
+        d = asdict(self)
+        d["mask_windows_nm"] = [list(w) for w in self.mask_windows_nm]
+        d["index_names"] = None if self.index_names is None else list(self.index_names)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PretrainConfig:
+        """Build from a plain dict (e.g. YAML); unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown pretrain config keys {unknown}; known: {sorted(known)}")
+        d = dict(d)
+        if "mask_windows_nm" in d:
+            d["mask_windows_nm"] = tuple(tuple(w) for w in d["mask_windows_nm"])
+        return cls(**d)
+
+
+@dataclass
+class _Split:
+    x: Tensor  # (n, n_bands) normalised Rrs
+    indices: Tensor  # (n, n_indices) normalised index targets, NaN = unknown
+    future: Tensor  # (n, n_bands) normalised Rrs at t + 8 d, NaN = none
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def select_index_targets(
+    wavelengths_nm: np.ndarray, gap_filled_nm: list[float], cfg: PretrainConfig
+) -> list[str]:
+    """Index targets computable from measured bands of the grid.
+
+    Raises:
+        ValueError: if an explicitly requested index cannot be computed, or none can.
+
+    """
+    wanted = list(cfg.index_names or DEFAULT_INDEX_TARGETS)
+    table = index_band_table(wavelengths_nm, names=wanted, tolerance_nm=cfg.index_tolerance_nm)
+    table["ok"] = table["used"] & ~np.isin(table["nearest_nm"], gap_filled_nm)
+    ok = table.groupby("index", sort=False)["ok"].all()
+    bad = [n for n in wanted if not ok[n]]
+    if cfg.index_names is not None and bad:
+        raise ValueError(f"pretrain config: index_names {bad} cannot be computed on this grid")
+    names = [n for n in wanted if ok[n]]
+    if not names:
+        raise ValueError("no bio-optical index can be computed on this band grid")
+    return names
+
+
+def _robust_scale(values: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Median and IQR/1.349 per column of ``values`` (n, k), ignoring NaN."""
+    center, scale = np.zeros(len(names)), np.ones(len(names))
+    for j, name in enumerate(names):
+        v = values[:, j][np.isfinite(values[:, j])]
+        if v.size == 0:
+            raise ValueError(f"index target {name} is NaN for every training spectrum")
+        q25, q50, q75 = np.percentile(v, [25, 50, 75])
+        s = (q75 - q25) / 1.349
+        center[j] = q50
+        scale[j] = s if s > 0 else (v.std() if v.std() > 0 else 1.0)
+    return center, scale
+
+
+def _to_split(df: pd.DataFrame, cols: list[str], meta: dict[str, Any]) -> _Split:
+    """Normalised tensors of one split, using the statistics in ``meta``."""
+    wl = np.asarray(meta["wavelengths_nm"])
+    mean, std = np.asarray(meta["norm_mean"]), np.asarray(meta["norm_std"])
+    rrs = df[cols].to_numpy(dtype=float)  # (n, n_bands) sr-1
+    fut_cols = [FUTURE_PREFIX + c.removeprefix("Rrs_") for c in cols]
+    fut = df[fut_cols].to_numpy(dtype=float)  # (n, n_bands) sr-1, NaN = none
+    idx = compute_indices(
+        rrs, wl, names=meta["index_names"], tolerance_nm=meta["index_tolerance_nm"]
+    )
+    z_idx = (idx.to_numpy() - meta["index_center"]) / meta["index_scale"]  # (n, n_indices)
+    return _Split(
+        x=torch.as_tensor((rrs - mean) / std, dtype=torch.float32),
+        indices=torch.as_tensor(np.clip(z_idx, -INDEX_CLIP, INDEX_CLIP), dtype=torch.float32),
+        future=torch.as_tensor((fut - mean) / std, dtype=torch.float32),
+    )
+
+
+def prepare_data(
+    corpus: pd.DataFrame, cfg: PretrainConfig, corpus_path: str
+) -> tuple[_Split, _Split, dict[str, Any]]:
+    """Train/val tensors and the metadata (grid, normalisation, targets) stored with the model."""
+    cols, wl = find_rrs_columns(corpus)
+    train_df, val_df = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "val"]
+    if len(train_df) == 0:
+        raise ValueError(f"corpus {corpus_path}: no row with split == 'train'")
+    rrs = train_df[cols].to_numpy(dtype=float)
+    std = rrs.std(axis=0)
+    gap_filled = [float(w) for w in corpus.attrs.get("gap_filled_nm", [])]
+    names = select_index_targets(wl, gap_filled, cfg)
+    center, scale = _robust_scale(
+        compute_indices(rrs, wl, names=names, tolerance_nm=cfg.index_tolerance_nm).to_numpy(), names
+    )
+    model_cfg = preset_config(
+        cfg.preset, **{**cfg.model, "n_bands": wl.size, "n_indices": len(names)}
+    )
+    meta: dict[str, Any] = {
+        "model_config": model_cfg.to_dict(),
+        "pretrain_config": cfg.to_dict(),
+        "grid": str(corpus.attrs.get("grid", "unknown")),
+        "wavelengths_nm": [float(w) for w in wl],
+        "gap_filled_nm": gap_filled,
+        "norm_mean": [float(v) for v in rrs.mean(axis=0)],
+        "norm_std": [float(v) if v > 0 else 1.0 for v in std],
+        "index_names": names,
+        "index_center": [float(v) for v in center],
+        "index_scale": [float(v) for v in scale],
+        "index_tolerance_nm": cfg.index_tolerance_nm,
+        "mask_strategy": cfg.mask_strategy,
+        "mask_windows_nm": [list(w) for w in cfg.mask_windows_nm],
+        "corpus": {"path": corpus_path, "n_train": len(train_df), "n_val": len(val_df)},
+    }
+    return _to_split(train_df, cols, meta), _to_split(val_df, cols, meta), meta
+
+
+def _batch_mask(meta: dict[str, Any], n: int, entropy: list[int], eligible: np.ndarray) -> Tensor:
+    """Mask (n, n_bands) for one batch; random draws come from ``entropy`` (seed, stream, ...)."""
+    mask = make_mask(
+        meta["mask_strategy"],
+        np.asarray(meta["wavelengths_nm"]),
+        n,
+        windows_nm=meta["mask_windows_nm"],
+        rng=np.random.default_rng(entropy),
+        eligible=eligible,
+    )
+    return torch.from_numpy(mask)
+
+
+def _targets(data: _Split, rows: Tensor, device: torch.device) -> dict[str, Tensor]:
+    return {
+        "spectrum": data.x[rows].to(device),
+        "indices": data.indices[rows].to(device),
+        "future": data.future[rows].to(device),
+    }
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def _evaluate(
+    model: SpecTM, data: _Split, meta: dict[str, Any], eligible: np.ndarray, device: torch.device
+) -> dict[str, float]:
+    """Row-weighted mean validation losses; random masks are fixed per batch across epochs."""
+    model.eval()
+    seed, bs = meta["pretrain_config"]["seed"], meta["pretrain_config"]["batch_size"]
+    wl = torch.tensor(meta["wavelengths_nm"], dtype=torch.float32, device=device)
+    sums = {"rec": 0.0, "idx": 0.0, "temp": 0.0, "total": 0.0}
+    for b, start in enumerate(range(0, len(data), bs)):
+        rows = torch.arange(start, min(start + bs, len(data)))
+        mask = _batch_mask(meta, rows.numel(), [seed, 3, b], eligible).to(device)
+        targets = _targets(data, rows, device)
+        with _autocast(device):
+            _, losses = model(targets["spectrum"], wl, mask, targets)
+        assert losses is not None
+        for k in sums:
+            sums[k] += float(losses[k]) * rows.numel()
+    model.train()
+    return {k: v / len(data) for k, v in sums.items()}
+
+
+def _fresh_state(model: SpecTM, opt: torch.optim.Optimizer, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": 0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "stop": False,
+        "finished": False,
+        "rng_torch": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "best_val": math.inf,
+        "best_step": -1,
+        "best_model": None,
+        "epochs_since_best": 0,
+        "loss_log": [],
+        "resumed_from": [],
+        "meta": meta,
+    }
+
+
+def _check_resumable(old: dict[str, Any], meta: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint made with another config or corpus."""
+    a, b = dict(old["pretrain_config"]), dict(meta["pretrain_config"])
+    diff = sorted(k for k in a.keys() | b.keys() if k not in RUNTIME_KEYS and a.get(k) != b.get(k))
+    if diff:
+        raise ValueError(f"cannot resume {path}: config keys {diff} differ from the checkpoint")
+    if old["corpus"]["n_train"] != meta["corpus"]["n_train"] or not np.allclose(
+        old["norm_mean"], meta["norm_mean"], rtol=1e-6, atol=0
+    ):
+        raise ValueError(f"cannot resume {path}: the corpus differs from the one it was trained on")
+
+
+def _save(state: dict[str, Any], model: SpecTM, opt: torch.optim.Optimizer, out_dir: Path) -> None:
+    state.update(
+        model=model.state_dict(),
+        optimizer=opt.state_dict(),
+        rng_torch=torch.get_rng_state(),
+        rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    )
+    save_checkpoint(state, out_dir / CHECKPOINT_NAME)
+    write_csv(pd.DataFrame(state["loss_log"], columns=LOSS_COLUMNS), out_dir / LOSSES_NAME)
+
+
+LOSS_COLUMNS = ["step", "epoch", "split", "rec", "idx", "temp", "total"]
+
+
+def pretrain(
+    corpus_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], cfg: PretrainConfig
+) -> Path:
+    """Pretrain SpecTM on a corpus; resume from ``out_dir/checkpoint.pt`` when present.
+
+    Args:
+        corpus_path: Corpus Parquet (:func:`spectm.train.corpus.write_corpus`).
+        out_dir: Output directory: ``checkpoint.pt``, ``config.json``, ``losses.csv``, ``model.pt``.
+        cfg: Settings.
+
+    Returns:
+        Path of ``model.pt`` (weights with the best validation loss; the last weights when the
+        corpus has no validation split).
+
+    Raises:
+        ValueError: on a bad corpus, an unavailable device, or a checkpoint from another config.
+
+    """
+    threads = torch.get_num_threads()
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        return _pretrain(Path(corpus_path), Path(out_dir), cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
+    """Run :func:`pretrain` (thread count already set)."""
+    device = resolve_device(cfg.device)
+    train, val, meta = prepare_data(read_corpus(corpus_path), cfg, str(corpus_path))
+    eligible = ~np.isin(meta["wavelengths_nm"], meta["gap_filled_nm"])  # random masks skip gaps
+    wl = torch.tensor(meta["wavelengths_nm"], dtype=torch.float32, device=device)
+
+    torch.manual_seed(cfg.seed)
+    model = SpecTM(SpecTMConfig.from_dict(meta["model_config"])).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt_path = out / CHECKPOINT_NAME
+    if cfg.resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        _check_resumable(state["meta"], meta, ckpt_path)
+        state["meta"] = meta  # runtime keys (device, progress) as given now
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng_torch"])
+        if device.type == "cuda" and state["rng_cuda"]:
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        if state["finished"] and (out / MODEL_NAME).exists():
+            logger.info("pretraining in %s already finished at step %d", out, state["step"])
+            return out / MODEL_NAME
+        state["resumed_from"].append(state["step"])
+        logger.info("resuming pretraining from step %d (epoch %d)", state["step"], state["epoch"])
+    else:
+        state = _fresh_state(model, opt, meta)
+    logger.info("SpecTM %s: %d parameters on %s", cfg.preset, count_parameters(model), device)
+
+    n_batches = math.ceil(len(train) / cfg.batch_size)
+    total = (
+        n_batches * cfg.max_epochs
+        if cfg.max_steps is None
+        else min(cfg.max_steps, n_batches * cfg.max_epochs)
+    )
+    show = sys.stderr.isatty() if cfg.progress is None else cfg.progress
+    bar = tqdm(total=total, initial=state["step"], disable=not show, desc="pretrain", unit="step")
+    model.train()
+    while not state["stop"] and state["epoch"] < cfg.max_epochs:
+        epoch = state["epoch"]
+        order = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(train)))
+        for b in range(state["batch_in_epoch"], n_batches):
+            rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            mask = _batch_mask(meta, rows.numel(), [cfg.seed, 2, epoch, b], eligible).to(device)
+            targets = _targets(train, rows, device)
+            with _autocast(device):
+                _, losses = model(targets["spectrum"], wl, mask, targets)
+            assert losses is not None
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            state["step"] += 1
+            state["batch_in_epoch"] = b + 1
+            row = {k: float(v.detach()) for k, v in losses.items()}
+            state["loss_log"].append(
+                {"step": state["step"], "epoch": epoch, "split": "train", **row}
+            )
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['total']:.4f}")
+            if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
+                state["stop"] = True
+                break
+            if state["step"] % cfg.checkpoint_every == 0:
+                _save(state, model, opt, out)
+        # end of epoch (or of max_steps): validate, early stopping, checkpoint
+        if len(val):
+            v = _evaluate(model, val, meta, eligible, device)
+            state["loss_log"].append({"step": state["step"], "epoch": epoch, "split": "val", **v})
+            if v["total"] < state["best_val"] - cfg.min_delta:
+                state.update(best_val=v["total"], best_step=state["step"], epochs_since_best=0)
+                state["best_model"] = {
+                    k: t.detach().cpu().clone() for k, t in model.state_dict().items()
+                }
+            else:
+                state["epochs_since_best"] += 1
+                state["stop"] = state["stop"] or state["epochs_since_best"] >= cfg.patience
+            logger.info(
+                "epoch %d, step %d: val loss %.4f (best %.4f at step %d)",
+                epoch, state["step"], v["total"], state["best_val"], state["best_step"],
+            )  # fmt: skip
+        state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
+        _save(state, model, opt, out)
+    bar.close()
+
+    final = state["best_model"] if state["best_model"] is not None else model.state_dict()
+    summary = {
+        "best_val": state["best_val"] if math.isfinite(state["best_val"]) else None,
+        "best_step": state["best_step"],
+        "final_step": state["step"],
+        "epochs_run": state["epoch"],
+        "stopped_early": bool(state["epochs_since_best"] >= cfg.patience),
+        "resumed_from": list(state["resumed_from"]),
+        "n_parameters": count_parameters(model),
+        "torch_version": str(torch.__version__),
+    }
+    state["meta"] = {**meta, **summary}
+    path = save_model(
+        {k: t.detach().cpu() for k, t in final.items()}, state["meta"], out / MODEL_NAME
+    )
+    state["finished"] = True
+    _save(state, model, opt, out)
+    return path
