@@ -17,6 +17,8 @@ include: "workflow/rules/pace.smk"
 include: "workflow/rules/matchup.smk"
 include: "workflow/rules/resample.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -418,3 +418,19 @@ def build_dataset(
         dataset=source,
         depth_categories=depth_categories,
     )
+
+
+def attach_aux(dataset_path: PathLike, aux_path: PathLike | None = None) -> pd.DataFrame:
+    """Read a labelled dataset and join its ``aux_*`` features (by ``row_id``) when given.
+
+    Raises:
+        ValueError: naming the AUX file when a dataset row has no AUX row.
+    """
+    df = read_dataset(dataset_path)
+    if aux_path is None:
+        return df
+    aux = pd.read_parquet(aux_path)
+    missing = set(df["row_id"]) - set(aux["row_id"])
+    if missing:
+        raise ValueError(f"{aux_path}: no AUX features for {len(missing)} row_id(s)")
+    return df.merge(aux, on="row_id", how="left", validate="one_to_one")

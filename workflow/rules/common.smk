@@ -39,6 +39,16 @@ def manifest_granules(wildcards=None):
     return [n.removesuffix(".nc") for n in names]
 
 
+def manifest_row(wildcards):
+    """This granule's manifest row (url, size, time, version) as plain values."""
+    manifest = checkpoints.pace_search.get().output.manifest
+    df = pd.read_csv(manifest, dtype=str).fillna("")
+    rows = df[df["granule"] == f"{wildcards.granule}.nc"]
+    if rows.empty:
+        raise ValueError(f"{manifest}: granule {wildcards.granule}.nc is not in the manifest")
+    return rows.iloc[0].to_dict()
+
+
 def all_chips(wildcards):
     """Every chip of the granules in the manifest."""
     return expand("results/chips/pace/{granule}.nc", granule=manifest_granules())
@@ -60,3 +70,71 @@ def dataset_inputs(wildcards):
     if wildcards.source == "matchups":
         inputs["matchups"] = "results/matchups/matchups.parquet"
     return inputs
+
+
+def pretrain_config(wildcards):
+    """PretrainConfig fields for one masking strategy, from the model and pretrain sections."""
+    m, p = config["model"], config["pretrain"]
+    return {
+        "preset": m["preset"],
+        "model": {
+            "w_rec": m["lambda_reconstruction"],
+            "w_idx": m["lambda_indices"],
+            "w_temp": m["lambda_temporal"],
+        },
+        "mask_strategy": wildcards.strategy,
+        "mask_windows_nm": m["mask_windows_nm"],
+        "lr": p["lr"],
+        "weight_decay": p["weight_decay"],
+        "batch_size": p["batch_size"],
+        "max_epochs": p["max_epochs"],
+        "patience": p["patience"],
+        "checkpoint_every": p["checkpoint_every"],
+        "seed": p["seed"],
+        "device": p["device"],
+    }
+
+
+def baseline_inputs(wildcards):
+    """A labelled dataset, plus its gridMET AUX features when aux.enabled."""
+    inputs = {"dataset": f"results/datasets/{wildcards.source}_{wildcards.horizon}.parquet"}
+    if config["aux"]["enabled"]:
+        inputs["aux"] = f"results/aux/{wildcards.source}_{wildcards.horizon}.parquet"
+    return inputs
+
+
+def baseline_feature_sets(wildcards):
+    """Configured feature sets, plus AUX-only and every set with +aux when aux.enabled."""
+    sets = list(config["baselines"]["feature_sets"])
+    if config["aux"]["enabled"]:
+        sets += ["aux"] + [f"{s}+aux" for s in sets if "aux" not in s]
+    return sets
+
+
+def _cells():
+    f = config["finetune"]
+    return [(s, h) for s in f["datasets"] for h in f["horizons"]]
+
+
+def all_predictions(wildcards):
+    """SpecTM (every masking strategy) and baseline predictions for every dataset x horizon."""
+    out = []
+    for source, horizon in _cells():
+        out += [
+            f"results/predictions/spectm_{strategy}_{source}_{horizon}.parquet"
+            for strategy in config["model"]["strategies"]
+        ]
+        out.append(f"results/predictions/baselines_{source}_{horizon}.parquet")
+    return out
+
+
+def all_baseline_info(wildcards):
+    """Run information (configurations counted) of every baseline grid."""
+    return [f"results/predictions/baselines_{s}_{h}.json" for s, h in _cells()]
+
+
+def all_maps(wildcards):
+    """Predicted-microcystin maps for every chip (maps.enabled)."""
+    if not config["maps"]["enabled"]:
+        return []
+    return expand("results/maps/{granule}.png", granule=manifest_granules())

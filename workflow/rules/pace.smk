@@ -24,15 +24,18 @@ checkpoint pace_search:
 
 
 rule pace_granule:
-    # One job per granule: download (earthdata) or write the replay granule (demo).
+    # One job per granule: download (earthdata) or write the replay granule (demo). The manifest
+    # is ancient(): a new search adding granules must not re-run the granules already fetched;
+    # a change of this granule's own manifest row (url, size, version) does, through params.
     input:
-        manifest="results/pace/manifest.csv",
+        manifest=ancient("results/pace/manifest.csv"),
     output:
         granule="resources/pace/{granule}.nc",
     log:
         "logs/pace_granule/{granule}.log",
     params:
         source=config["pace"]["source"],
+        row=manifest_row,
         retries=config["pace"]["download_retries"],
         shape=config["pace"]["demo"]["shape"],
         pixel_km=config["pace"]["demo"]["pixel_km"],

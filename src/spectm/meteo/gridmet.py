@@ -28,6 +28,7 @@ takes the nearest grid cell that has data (within ``max_dist_km``), not simply t
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -36,6 +37,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.spatial import cKDTree
+
+from spectm._io import write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -474,3 +477,28 @@ def aux_features(
             spec.name, len(samples), len(cells), float(np.median(dist)),
         )  # fmt: skip
     return pd.DataFrame(columns, index=samples.index)
+
+
+def write_aux_features(
+    dataset_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    variables: Sequence[str] = DEFAULT_VARIABLES,
+    windows_days: Sequence[int] = DEFAULT_WINDOWS_DAYS,
+    opener: Callable[[str], xr.Dataset] = open_gridmet,
+) -> pd.DataFrame:
+    """AUX features for every row of a labelled dataset, keyed by ``row_id``, written as Parquet.
+
+    The spectrum time ``time_utc`` is the reference day: the features describe the weather
+    before the observation, never after it (also for the 8-day-ahead horizon).
+    """
+    df = pd.read_parquet(dataset_path)
+    feats = aux_features(
+        df[["time_utc", "lat", "lon"]],
+        variables=variables,
+        windows_days=windows_days,
+        opener=opener,
+    )
+    out = pd.concat([df[["row_id"]], feats], axis=1)
+    write_parquet(out, out_path)
+    return out

@@ -1,0 +1,17 @@
+"""Rule `deploy_model`: the current-week model fitted on every labelled row, with intervals."""
+
+from spectm.datasets import read_dataset
+from spectm.logs import configure_logging
+from spectm.train.finetune import train_deployable
+
+configure_logging(snakemake.log[0])
+p = snakemake.params
+train_deployable(
+    read_dataset(snakemake.input.dataset),
+    snakemake.input.model,
+    snakemake.output.model,
+    mode=p.mode,
+    alpha=p.alpha,
+    epochs=p.epochs,
+    device=p.device,
+)

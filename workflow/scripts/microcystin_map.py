@@ -1,0 +1,7 @@
+"""Rule `microcystin_map`: predicted microcystin (with interval bounds) for every chip pixel."""
+
+from spectm.logs import configure_logging
+from spectm.predict import predict_chip
+
+configure_logging(snakemake.log[0])
+predict_chip(snakemake.input.model, snakemake.input.chip, snakemake.output.nc, snakemake.output.png)
