@@ -73,7 +73,7 @@ def exclusion_figure(exclusions: pd.DataFrame, path: PathLike) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.barh(counts.index, counts.to_numpy(), color="#3a6ea5")
     for i, v in enumerate(counts.to_numpy()):
-        ax.text(v, i, f" {v}", va="center", fontsize=8)
+        ax.text(float(v), i, f" {v}", va="center", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("samples (log scale)")
     ax.set_title("Why each sample did or did not match")
