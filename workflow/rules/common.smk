@@ -9,8 +9,9 @@ from spectm.sources.glerl import NCEI_FILES, bundled_glerl_files
 
 
 # Scripts import spectm from src/ (also inside --sdm conda environments and on cluster nodes).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (f"{workflow.basedir}/src", os.environ.get("PYTHONPATH", "")) if p
+# (Set, not required from the user: hence update() rather than an envvars: assertion.)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (f"{workflow.basedir}/src", os.getenv("PYTHONPATH")) if p)
 )
 
 

@@ -38,7 +38,7 @@ rule report:
         baseline_info=all_baseline_info,
         deploy_model="results/models/microcystin_current_week.pt",
         maps=all_maps,
-        assumptions="docs/assumptions.md",
+        assumptions=f"{workflow.basedir}/docs/assumptions.md",
     output:
         html="results/report/index.html",
     log:
