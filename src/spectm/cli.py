@@ -92,6 +92,27 @@ def _cmd_indices(a: argparse.Namespace) -> None:
     write_index_tables(a.input, a.out, a.bands, tolerance_nm=a.tolerance_nm)
 
 
+def _cmd_predict(a: argparse.Namespace) -> None:
+    from spectm.predict import cli_predict
+
+    cli_predict(a.checkpoint, a.spectra, a.out, device=a.device)
+
+
+def _cmd_pretrain(a: argparse.Namespace) -> None:
+    from spectm.train.pretrain import PretrainConfig, pretrain
+
+    cfg = PretrainConfig(
+        preset=a.preset,
+        mask_strategy=a.strategy,
+        max_epochs=a.max_epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        device=a.device,
+        seed=a.seed,
+    )
+    print(pretrain(a.corpus, a.out_dir, cfg))
+
+
 def _cmd_validate_config(a: argparse.Namespace) -> None:
     from spectm.config import load_config
 
@@ -177,6 +198,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bands", required=True, help="output CSV: the band each index used")
     s.add_argument("--tolerance-nm", type=float, default=3.0)
     s.set_defaults(func=_cmd_indices)
+
+    s = sub.add_parser("pretrain", help="pretrain SpecTM on a corpus (resumes after a kill)")
+    s.add_argument("corpus", help="corpus Parquet (rule corpus)")
+    s.add_argument("--out-dir", required=True, help="writes model.pt, losses.csv, config.json")
+    s.add_argument("--preset", choices=["tiny", "paper"], default="tiny")
+    s.add_argument("--strategy", choices=["targeted", "random", "none"], default="targeted")
+    s.add_argument("--max-epochs", type=int, default=100)
+    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--lr", type=float, default=1e-4)
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_cmd_pretrain)
+
+    s = sub.add_parser(
+        "predict", help="predict microcystin for Rrs_<nm> spectra at any wavelengths"
+    )
+    s.add_argument("--checkpoint", required=True, help="deployable model (.pt)")
+    s.add_argument("--spectra", required=True, help="CSV/Parquet with Rrs_<nm> columns")
+    s.add_argument("--out", required=True, help="output CSV with microcystin_ugL and interval")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("validate-config", help="validate a workflow config file")
     s.add_argument("config")

@@ -36,17 +36,18 @@ from sklearn.decomposition import PCA
 from spectm.spectral.bands import pace_oci_rrs_bands
 from spectm.spectral.grids import grid_resampler, paper_grid
 from spectm.spectral.indices import compute_indices
+from spectm.spectral.resample import resample
+from spectm.spectral.srf import S2_L2A_BANDS
 from spectm.tables import find_rrs_columns, rrs_columns
 
 logger = logging.getLogger(__name__)
 
 AUX_PREFIX = "aux_"
 PCA_PREFIX = "pca_"
-PCA_VARIANCE = 0.99
-"""Share of the training-set Rrs variance the in-pipeline PCA keeps (assumption)."""
-
-S2_BAND_NAMES = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
-"""Sentinel-2 L2A bands in TerraMind's order (no B10)."""
+PCA_COMPONENTS = 10
+"""Principal components of the native Rrs kept by the in-pipeline PCA (assumption: on the 185
+real PACE spectra 4 components hold 99.6 % of the variance, 10 hold 99.97 %; the small ones can
+carry the phycocyanin and red-edge shape)."""
 
 BLOCKS = ("rrs_native", "rrs_paper", "s2_naive", "s2_srf", "indices", "pca_rrs", "aux")
 """Feature blocks a feature set can join with ``+``."""
@@ -123,18 +124,16 @@ def _block_rrs_paper(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 
 def _block_s2(df: pd.DataFrame, method: str) -> tuple[np.ndarray, list[str]]:
-    from spectm.spectral.resample import resample
-
     x, wl, _ = _native(df)
     centres, fwhm = _source_bands(wl)
     s2 = np.asarray(
         resample(x, centres, source_fwhm_nm=fwhm, target="S2A", version="4.0", method=method),
         dtype=float,
     )
-    if s2.shape != (x.shape[0], len(S2_BAND_NAMES)):
+    if s2.shape != (x.shape[0], len(S2_L2A_BANDS)):
         raise ValueError(f"Sentinel-2 resampling returned shape {s2.shape}, expected (n, 12)")
     tag = method.replace("_", "")
-    return s2, [f"s2{tag}_{b}" for b in S2_BAND_NAMES]
+    return s2, [f"s2{tag}_{b}" for b in S2_L2A_BANDS]
 
 
 def _block_indices(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -171,7 +170,7 @@ _BUILDERS: dict[str, Callable[[pd.DataFrame], tuple[np.ndarray, list[str]]]] = {
 
 def _row_ids(df: pd.DataFrame, rows: np.ndarray) -> list[object]:
     ids = df["row_id"].to_numpy() if "row_id" in df.columns else df.index.to_numpy()
-    return list(ids[rows][:5])
+    return list(np.asarray(ids[rows][:5]).tolist())
 
 
 def build_features(df: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str]]:
@@ -213,20 +212,45 @@ def build_features(df: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str]]:
     return x_all, names
 
 
-def feature_transformer(feature_names: list[str]) -> ColumnTransformer | None:
-    """The in-pipeline feature step for ``pca_*`` columns, or None when there are none.
+def _pca_columns(feature_names: list[str]) -> list[int]:
+    return [i for i, c in enumerate(feature_names) if c.startswith(PCA_PREFIX)]
 
-    The PCA (centred, unscaled Rrs; keeps :data:`PCA_VARIANCE` of the variance) is fitted on the
-    training rows of each fit only; other columns pass through unchanged after the components.
+
+def pca_components(feature_names: list[str], n_train: int) -> int:
+    """Components the in-pipeline PCA keeps: ``min(PCA_COMPONENTS, n_pca_columns, n_train - 1)``.
+
+    ``n_train`` centred rows span at most ``n_train - 1`` directions; a further component has zero
+    variance and would blow up in the scaler that follows.
 
     Args:
         feature_names: Column names returned by :func:`build_features`.
-    """
-    pca_idx = [i for i, c in enumerate(feature_names) if c.startswith(PCA_PREFIX)]
-    if not pca_idx:
-        return None
-    return ColumnTransformer(
-        [("pca", PCA(n_components=PCA_VARIANCE, svd_solver="full"), pca_idx)],
-        remainder="passthrough",
-    )
+        n_train: Smallest number of rows any fit of the pipeline will see.
 
+    Returns:
+        0 when the feature set has no ``pca_*`` column.
+    """
+    n_cols = len(_pca_columns(feature_names))
+    return max(1, min(PCA_COMPONENTS, n_cols, n_train - 1)) if n_cols else 0
+
+
+def model_width(feature_names: list[str], n_train: int) -> int:
+    """Number of features reaching the model after :func:`feature_transformer`."""
+    n_pca = len(_pca_columns(feature_names))
+    return len(feature_names) - n_pca + pca_components(feature_names, n_train)
+
+
+def feature_transformer(feature_names: list[str], n_train: int) -> ColumnTransformer | None:
+    """The in-pipeline feature step for ``pca_*`` columns, or None when there are none.
+
+    The PCA (centred, unscaled Rrs; :func:`pca_components` components) is fitted on the training
+    rows of each fit only; the other columns pass through unchanged after the components.
+
+    Args:
+        feature_names: Column names returned by :func:`build_features`.
+        n_train: Smallest number of rows any fit of the pipeline will see (caps the components).
+    """
+    idx = _pca_columns(feature_names)
+    if not idx:
+        return None
+    pca = PCA(n_components=pca_components(feature_names, n_train), svd_solver="full")
+    return ColumnTransformer([("pca", pca, idx)], remainder="passthrough")

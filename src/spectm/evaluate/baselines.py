@@ -1,0 +1,615 @@
+"""Classical microcystin baselines: sklearn pipelines, nested date-grouped CV, conformal intervals.
+
+For each dataset x horizon, seed, outer fold, label fraction, algorithm and feature set:
+
+1. Outer split: ``date_grouped_splits(date_groups(time_utc), n_splits, seed)``; the training part
+   is subsampled with ``subsample_fraction(train_idx, fraction, seed)`` (the same calls the SpecTM
+   fine-tuning uses, so every method sees identical rows).
+2. Inner CV: ``GridSearchCV`` over a small grid, folds = ``GroupKFold`` on the sampling *dates* of
+   the training rows (no date in both an inner training and an inner validation fold), scored by
+   mean squared error in log10 units, refit on all training rows.
+3. Interval: CV-residual split conformal. ``cross_val_predict`` with the chosen hyper-parameters and
+   the same date folds gives one out-of-fold prediction per training row; the
+   ``ceil((n+1)(1-alpha))``-th smallest absolute residual is the half-width ``q``
+   (:func:`spectm.evaluate.conformal.conformal_halfwidth`) and the interval is ``pred +- q`` around
+   the refitted model. This is the "K-fold CV" interval of Barber et al. (2021, Ann. Statist.
+   49:486), not CV+: it has no finite-sample guarantee in the worst case (it is near nominal when
+   the refitted model behaves like the fold models), so empirical coverage is always reported.
+   Fewer than ``1/alpha - 1`` residuals give ``q = inf`` (an unbounded, honest interval).
+
+Every pipeline is ``[feature PCA when pca_rrs] -> StandardScaler -> model``, fitted inside the CV.
+Grids whose values depend on the sample size (KNN neighbours, PLS components, PCA components) are
+capped at the smallest inner training fold. A training part with a single sampling date cannot be
+cross-validated: the middle value of each grid list is used and the interval is infinite.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import ElasticNet, Lasso, Ridge
+from sklearn.model_selection import GridSearchCV, GroupKFold, ParameterGrid, cross_val_predict
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
+from threadpoolctl import threadpool_limits
+
+from spectm.evaluate.conformal import conformal_halfwidth
+from spectm.evaluate.features import build_features, feature_transformer, model_width
+from spectm.evaluate.splits import date_grouped_splits, date_groups, subsample_fraction
+
+PREDICTION_COLUMNS = (
+    "dataset",
+    "method",
+    "horizon",
+    "feature_set",
+    "fraction",
+    "seed",
+    "fold",
+    "row_id",
+    "date",
+    "y_true_log10",
+    "y_pred_log10",
+    "pi_lo_log10",
+    "pi_hi_log10",
+    "abs_dt_hours",
+    "config",
+)
+"""Columns of the predictions table (shared with the SpecTM fine-tuning)."""
+
+REQUIRED_COLUMNS = ("row_id", "dataset", "horizon", "time_utc", "log10_microcystin")
+GRIDS = ("demo", "full")
+SCORING = "neg_mean_squared_error"
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One baseline regressor and its hyper-parameter grids.
+
+    Attributes:
+        name: Method name written to the predictions table.
+        make: ``seed -> unfitted sklearn regressor``.
+        grids: ``{"demo"|"full": {parameter: values}}`` (parameters of the regressor itself).
+        sample_bounded: Parameters whose values must not exceed the training-fold size.
+        feature_bounded: Parameters whose values must not exceed the number of model features.
+    """
+
+    name: str
+    make: Callable[[int], Any]
+    grids: Mapping[str, Mapping[str, Sequence[Any]]]
+    sample_bounded: tuple[str, ...] = ()
+    feature_bounded: tuple[str, ...] = ()
+
+    def n_points(self, grid: str) -> int:
+        """Number of hyper-parameter combinations in grid ``grid``."""
+        return len(ParameterGrid({k: list(v) for k, v in self.grids[grid].items()}))
+
+
+def _ridge(seed: int) -> Ridge:
+    return Ridge()
+
+
+def _lasso(seed: int) -> Lasso:
+    return Lasso(max_iter=20_000)
+
+
+def _elasticnet(seed: int) -> ElasticNet:
+    return ElasticNet(max_iter=20_000)
+
+
+def _svr(seed: int) -> SVR:
+    return SVR(kernel="rbf")
+
+
+def _rf(seed: int) -> RandomForestRegressor:
+    return RandomForestRegressor(random_state=seed, n_jobs=1)
+
+
+def _hgb(seed: int) -> HistGradientBoostingRegressor:
+    return HistGradientBoostingRegressor(random_state=seed, early_stopping=False)
+
+
+def _pls(seed: int) -> PLSRegression:
+    return PLSRegression(scale=False)
+
+
+def _knn(seed: int) -> KNeighborsRegressor:
+    return KNeighborsRegressor()
+
+
+_ALGOS = (
+    Algorithm(
+        "ridge",
+        _ridge,
+        {"demo": {"alpha": [1.0, 10.0, 100.0]}, "full": {"alpha": list(np.logspace(-2, 4, 7))}},
+    ),
+    Algorithm(
+        "lasso",
+        _lasso,
+        {"demo": {"alpha": [0.02, 0.1]}, "full": {"alpha": [0.001, 0.003, 0.01, 0.03, 0.1]}},
+    ),
+    Algorithm(
+        "elasticnet",
+        _elasticnet,
+        {
+            "demo": {"alpha": [0.05], "l1_ratio": [0.5]},
+            "full": {"alpha": [0.003, 0.01, 0.03, 0.1], "l1_ratio": [0.1, 0.5, 0.9]},
+        },
+    ),
+    Algorithm(
+        "svr",
+        _svr,
+        {
+            "demo": {"C": [1.0, 10.0], "gamma": ["scale"], "epsilon": [0.1]},
+            "full": {
+                "C": [0.1, 1.0, 10.0, 100.0],
+                "gamma": ["scale", 0.001, 0.01, 0.1],
+                "epsilon": [0.05, 0.2],
+            },
+        },
+    ),
+    Algorithm(
+        "random_forest",
+        _rf,
+        {
+            "demo": {"n_estimators": [30], "min_samples_leaf": [3], "max_features": [0.3]},
+            "full": {
+                "n_estimators": [100],
+                "max_depth": [None, 6],
+                "min_samples_leaf": [1, 5],
+                "max_features": [0.3, 1.0],
+            },
+        },
+    ),
+    Algorithm(
+        "hist_gradient_boosting",
+        _hgb,
+        {
+            "demo": {
+                "max_iter": [30],
+                "learning_rate": [0.2],
+                "max_leaf_nodes": [8],
+                "min_samples_leaf": [10],
+            },
+            "full": {
+                "max_iter": [100],
+                "learning_rate": [0.05, 0.1],
+                "max_leaf_nodes": [7, 15],
+                "min_samples_leaf": [5, 15],
+            },
+        },
+    ),
+    Algorithm(
+        "pls",
+        _pls,
+        {"demo": {"n_components": [2, 4]}, "full": {"n_components": [1, 2, 3, 4, 5, 6, 8, 10]}},
+        sample_bounded=("n_components",),
+        feature_bounded=("n_components",),
+    ),
+    Algorithm(
+        "knn",
+        _knn,
+        {
+            "demo": {"n_neighbors": [5, 10], "weights": ["distance"]},
+            "full": {"n_neighbors": [3, 5, 7, 10, 15], "weights": ["uniform", "distance"]},
+        },
+        sample_bounded=("n_neighbors",),
+    ),
+)
+
+ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in _ALGOS}
+"""The baseline algorithms by name, in a fixed order."""
+
+
+def _algorithm(name: str) -> Algorithm:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown baseline algorithm {name!r}; choose from {list(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+def _check_grid(grid: str) -> None:
+    if grid not in GRIDS:
+        raise ValueError(f"unknown baseline grid {grid!r}; expected one of {GRIDS}")
+
+
+def param_grid(algorithm: str, grid: str, *, n_features: int, n_train: int) -> dict[str, list[Any]]:
+    """The ``GridSearchCV`` grid (``model__``-prefixed) of one algorithm, capped to the data.
+
+    Args:
+        algorithm: Name in :data:`ALGORITHMS`.
+        grid: ``"demo"`` or ``"full"``.
+        n_features: Number of features reaching the model.
+        n_train: Smallest number of rows any fit will see (the smallest inner training fold).
+
+    Returns:
+        Parameter lists; values above a data-dependent bound are dropped, and replaced by the
+        bound when none is left.
+    """
+    _check_grid(grid)
+    algo = _algorithm(algorithm)
+    out: dict[str, list[Any]] = {}
+    for key, values in algo.grids[grid].items():
+        cap = None
+        if key in algo.sample_bounded:
+            cap = n_train - 1 if key == "n_components" else n_train
+        if key in algo.feature_bounded:
+            cap = n_features if cap is None else min(cap, n_features)
+        vals = list(values)
+        if cap is not None:
+            cap = max(cap, 1)
+            vals = [v for v in vals if v <= cap] or [cap]
+        out[f"model__{key}"] = vals
+    return out
+
+
+def make_pipeline(algorithm: str, feature_names: list[str], *, n_train: int, seed: int) -> Pipeline:
+    """``[PCA of pca_* columns] -> StandardScaler -> regressor`` for one algorithm.
+
+    Args:
+        algorithm: Name in :data:`ALGORITHMS`.
+        feature_names: Columns of ``X`` (from :func:`spectm.evaluate.features.build_features`).
+        n_train: Smallest number of rows any fit will see (caps the PCA components).
+        seed: Random state of stochastic regressors.
+    """
+    steps: list[tuple[str, Any]] = []
+    ft = feature_transformer(feature_names, n_train)
+    if ft is not None:
+        steps.append(("features", ft))
+    steps += [("scale", StandardScaler()), ("model", _algorithm(algorithm).make(seed))]
+    return Pipeline(steps)
+
+
+def inner_date_splits(
+    dates: np.ndarray, *, n_splits: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Inner CV folds over whole sampling dates (``GroupKFold``, groups = dates).
+
+    Args:
+        dates: Date key per training row, shape ``(n_train,)``.
+        n_splits: Requested folds; reduced to the number of distinct dates.
+        seed: Shuffles which dates go together.
+
+    Returns:
+        Fold list (indices into the training rows); empty when there is a single date.
+    """
+    dates = np.asarray(dates)
+    k = min(n_splits, np.unique(dates).size)
+    if k < 2:
+        return []
+    cv = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(cv.split(np.zeros((dates.size, 1)), groups=dates))
+
+
+@dataclass
+class CellFit:
+    """One fitted baseline cell.
+
+    Attributes:
+        model: Pipeline refitted on all training rows with the chosen hyper-parameters.
+        best_params: Chosen hyper-parameters (``model__``/``features__`` prefixes removed).
+        halfwidth: Conformal half-width ``q`` (log10 units); ``inf`` when not calibratable.
+        inner_splits: Inner date folds used (indices into the training rows).
+        n_points: Grid points searched.
+        n_fits: Pipeline fits run (search + refit + out-of-fold calibration).
+        search: The fitted ``GridSearchCV`` (None when the grid had one point or no inner CV).
+        warnings: ``"Category: message"`` (first 90 characters) of each warning raised while fitting.
+    """
+
+    model: Pipeline
+    best_params: dict[str, Any]
+    halfwidth: float
+    inner_splits: list[tuple[np.ndarray, np.ndarray]]
+    n_points: int
+    n_fits: int
+    search: GridSearchCV | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def fit_cell(
+    x: np.ndarray,
+    y: np.ndarray,
+    dates: np.ndarray,
+    *,
+    algorithm: str,
+    feature_names: list[str],
+    grid: str = "demo",
+    inner_splits: int = 5,
+    seed: int = 0,
+    alpha: float = 0.1,
+) -> CellFit:
+    """Tune, refit and calibrate one baseline on one training part.
+
+    Args:
+        x: Training features, shape ``(n_train, n_features)``.
+        y: Training target (log10 microcystin, log10 ug/L), shape ``(n_train,)``.
+        dates: Sampling-date key per training row, shape ``(n_train,)`` (inner CV groups).
+        algorithm: Name in :data:`ALGORITHMS`.
+        feature_names: Column names of ``x``.
+        grid: ``"demo"`` or ``"full"``.
+        inner_splits: Inner date folds requested.
+        seed: Random state (inner fold shuffling, stochastic models).
+        alpha: Conformal miscoverage (interval level ``1 - alpha``).
+    """
+    splits = inner_date_splits(dates, n_splits=inner_splits, seed=seed)
+    n_min = min((len(tr) for tr, _ in splits), default=len(y))
+    pipe = make_pipeline(algorithm, feature_names, n_train=n_min, seed=seed)
+    grid_dict = param_grid(
+        algorithm, grid, n_features=model_width(feature_names, n_min), n_train=n_min
+    )
+    points = list(ParameterGrid(grid_dict))
+    search = None
+    halfwidth = float("inf")
+    n_fits = 0
+    # One BLAS/OpenMP thread: parallelism is over cells (run_baseline_grid's n_jobs); nested
+    # threads on these tiny problems only contend (HistGradientBoosting was 10x slower).
+    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if not splits:  # a single date: nothing to cross-validate or calibrate on
+            params = {k: v[len(v) // 2] for k, v in grid_dict.items()}
+        elif len(points) == 1:
+            params = points[0]
+        else:
+            search = GridSearchCV(
+                pipe, grid_dict, scoring=SCORING, cv=splits, refit=True, error_score="raise"
+            ).fit(x, y)
+            params = dict(search.best_params_)
+            n_fits += len(points) * len(splits)
+        best = clone(pipe).set_params(**params)
+        if search is not None:
+            model = search.best_estimator_
+        else:
+            model = clone(best).fit(x, y)
+        n_fits += 1
+        if splits:
+            oof = np.ravel(cross_val_predict(best, x, y, cv=splits))
+            n_fits += len(splits)
+            halfwidth = conformal_halfwidth(np.abs(y - oof), alpha=alpha)
+    return CellFit(
+        model=model,
+        best_params=_clean(params),
+        halfwidth=halfwidth,
+        inner_splits=splits,
+        n_points=len(points) if splits else 0,
+        n_fits=n_fits,
+        search=search,
+        warnings=[f"{w.category.__name__}: {str(w.message)[:90]}" for w in caught],
+    )
+
+
+def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        key = k.split("__", 1)[1] if "__" in k else k
+        out[key] = v.item() if isinstance(v, np.generic) else v
+    return out
+
+
+def _check_input(df: pd.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"labelled table lacks required column(s) {missing}")
+    bad = ~np.isfinite(df["log10_microcystin"].to_numpy(dtype=float))
+    if bad.any():
+        raise ValueError(
+            f"column 'log10_microcystin' is NaN/infinite for row_id {df.row_id[bad][:5].tolist()}"
+        )
+    dup = df.duplicated(["dataset", "horizon", "row_id"])
+    if dup.any():
+        raise ValueError(
+            f"duplicate row_id within dataset x horizon: {df.row_id[dup][:5].tolist()}"
+        )
+
+
+def _run_task(
+    x: np.ndarray,
+    feature_names: list[str],
+    meta: pd.DataFrame,
+    *,
+    algorithm: str,
+    feature_set: str,
+    seed: int,
+    fractions: Sequence[float],
+    n_splits: int,
+    inner_splits: int,
+    grid: str,
+    alpha: float,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """All outer folds x fractions of one (dataset, horizon, feature set, algorithm, seed)."""
+    y = meta["log10_microcystin"].to_numpy(dtype=float)
+    dates = meta["date"].to_numpy()
+    counts: dict[str, Any] = {"cells": 0, "fits": 0, "points": 0, "no_inner_cv": 0}
+    caught: Counter[str] = Counter()
+    frames = []
+    splits = date_grouped_splits(dates, n_splits=n_splits, seed=seed)
+    for fold, (train_idx, test_idx) in enumerate(splits):
+        for fraction in fractions:
+            tr = subsample_fraction(train_idx, fraction=fraction, seed=seed)
+            cell = fit_cell(
+                x[tr],
+                y[tr],
+                dates[tr],
+                algorithm=algorithm,
+                feature_names=feature_names,
+                grid=grid,
+                inner_splits=inner_splits,
+                seed=seed,
+                alpha=alpha,
+            )
+            with threadpool_limits(limits=1):
+                pred = np.ravel(cell.model.predict(x[test_idx]))
+            if not np.isfinite(pred).all():
+                raise FloatingPointError(
+                    f"baseline {algorithm} on {feature_set} (seed {seed}, fold {fold}, fraction "
+                    f"{fraction}, config {cell.best_params}) predicted non-finite values"
+                )
+            counts["cells"] += 1
+            counts["fits"] += cell.n_fits
+            counts["points"] += cell.n_points
+            counts["no_inner_cv"] += int(not cell.inner_splits)
+            caught.update(cell.warnings)
+            config = json.dumps(
+                {**cell.best_params, "inner_folds": len(cell.inner_splits), "n_train": tr.size},
+                sort_keys=True,
+                default=str,
+            )
+            test = meta.iloc[test_idx]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "dataset": test["dataset"].to_numpy(),
+                        "method": algorithm,
+                        "horizon": test["horizon"].to_numpy(),
+                        "feature_set": feature_set,
+                        "fraction": float(fraction),
+                        "seed": int(seed),
+                        "fold": fold,
+                        "row_id": test["row_id"].to_numpy(),
+                        "date": test["date"].to_numpy(),
+                        "y_true_log10": y[test_idx],
+                        "y_pred_log10": pred,
+                        "pi_lo_log10": pred - cell.halfwidth,
+                        "pi_hi_log10": pred + cell.halfwidth,
+                        "abs_dt_hours": test["abs_dt_hours"].to_numpy(dtype=float),
+                        "config": config,
+                    }
+                )
+            )
+    counts["warnings"] = dict(caught)
+    return pd.concat(frames, ignore_index=True), counts
+
+
+def n_configurations(algorithms: Sequence[str], feature_sets: Sequence[str], grid: str) -> int:
+    """Configurations of a grid: sum over algorithms x feature sets of the grid points."""
+    _check_grid(grid)
+    return len(feature_sets) * sum(_algorithm(a).n_points(grid) for a in algorithms)
+
+
+def run_baseline_grid(
+    df: pd.DataFrame,
+    *,
+    algorithms: Sequence[str],
+    feature_sets: Sequence[str],
+    fractions: Sequence[float],
+    seeds: Sequence[int],
+    n_splits: int,
+    inner_splits: int,
+    alpha: float = 0.1,
+    grid: str = "demo",
+    n_jobs: int = 1,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run every baseline cell and return test-fold predictions with conformal intervals.
+
+    Args:
+        df: Labelled table (``row_id``, ``dataset``, ``horizon``, ``time_utc``,
+            ``log10_microcystin``, ``Rrs_<nm>`` in sr-1, optional ``dt_hours`` and ``aux_*``).
+            Splits are computed per dataset x horizon on its rows in table order.
+        algorithms: Names in :data:`ALGORITHMS`.
+        feature_sets: Feature-set names (see :mod:`spectm.evaluate.features`).
+        fractions: Label fractions of the outer training part, each in (0, 1].
+        seeds: Seeds; each gives its own outer split, subsample and inner folds.
+        n_splits: Outer date-grouped folds.
+        inner_splits: Inner date-grouped folds for tuning and conformal calibration.
+        alpha: Conformal miscoverage (intervals at level ``1 - alpha``).
+        grid: ``"demo"`` (small, fast) or ``"full"`` hyper-parameter grids.
+        n_jobs: Parallel workers (joblib) over dataset x horizon x feature set x algorithm x seed.
+
+    Returns:
+        Predictions (columns :data:`PREDICTION_COLUMNS`, one row per test prediction) and a
+        run-info dict: ``n_configurations`` (algorithms x feature sets x grid points),
+        ``n_cells``, ``n_fits`` (pipeline fits actually run), timings and settings.
+    """
+    _check_grid(grid)
+    _check_input(df)
+    for a in algorithms:
+        _algorithm(a)
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise ValueError(f"label fraction must be in (0, 1], got {f}")
+    t0 = time.perf_counter()
+    tasks = []
+    n_rows: dict[str, int] = {}
+    for (dataset, horizon), sub in df.groupby(["dataset", "horizon"], sort=True):
+        sub = sub.reset_index(drop=True)
+        meta = pd.DataFrame(
+            {
+                "row_id": sub["row_id"].to_numpy(),
+                "dataset": sub["dataset"].to_numpy(),
+                "horizon": sub["horizon"].to_numpy(),
+                "date": date_groups(sub["time_utc"]),
+                "log10_microcystin": sub["log10_microcystin"].to_numpy(dtype=float),
+                "abs_dt_hours": (
+                    sub["dt_hours"].abs().to_numpy(dtype=float)
+                    if "dt_hours" in sub.columns
+                    else np.full(len(sub), np.nan)
+                ),
+            }
+        )
+        n_rows[f"{dataset}/{horizon}"] = len(sub)
+        for fs in feature_sets:
+            x, names = build_features(sub, fs)
+            for algo in algorithms:
+                for seed in seeds:
+                    tasks.append((x, names, meta, algo, fs, int(seed)))
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_run_task)(
+            x,
+            names,
+            meta,
+            algorithm=algo,
+            feature_set=fs,
+            seed=seed,
+            fractions=list(fractions),
+            n_splits=n_splits,
+            inner_splits=inner_splits,
+            grid=grid,
+            alpha=alpha,
+        )
+        for x, names, meta, algo, fs, seed in tasks
+    )
+    frames = [r[0] for r in results]
+    caught: Counter[str] = Counter()
+    for r in results:
+        caught.update(r[1]["warnings"])
+    predictions = (
+        pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)]
+        if frames
+        else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    )
+    info: dict[str, Any] = {
+        "grid": grid,
+        "algorithms": list(algorithms),
+        "feature_sets": list(feature_sets),
+        "grid_points": {a: _algorithm(a).n_points(grid) for a in algorithms},
+        "n_configurations": n_configurations(algorithms, feature_sets, grid),
+        "n_cells": sum(r[1]["cells"] for r in results),
+        "n_fits": sum(r[1]["fits"] for r in results),
+        "n_grid_points_searched": sum(r[1]["points"] for r in results),
+        "n_cells_without_inner_cv": sum(r[1]["no_inner_cv"] for r in results),
+        "warnings": dict(caught),
+        "n_rows": n_rows,
+        "fractions": [float(f) for f in fractions],
+        "seeds": [int(s) for s in seeds],
+        "n_splits": n_splits,
+        "inner_splits": inner_splits,
+        "alpha": alpha,
+        "inner_cv": "GridSearchCV, GroupKFold on sampling dates, scoring neg_mean_squared_error",
+        "conformal": "CV-residual split conformal: out-of-fold |residuals| of the training part",
+        "n_jobs": n_jobs,
+        "sklearn_version": sklearn.__version__,
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
+    return predictions, info
