@@ -112,6 +112,14 @@ def baseline_feature_sets(wildcards):
     return sets
 
 
+def finetune_modes(wildcards):
+    """Fine-tuning modes for one strategy: full only for finetune.full_strategies."""
+    modes = list(config["finetune"]["modes"])
+    if wildcards.strategy not in config["finetune"]["full_strategies"]:
+        modes = [m for m in modes if m != "full"]
+    return modes
+
+
 def _cells():
     f = config["finetune"]
     return [(s, h) for s in f["datasets"] for h in f["horizons"]]
@@ -135,7 +143,10 @@ def all_baseline_info(wildcards):
 
 
 def all_maps(wildcards):
-    """Predicted-microcystin maps for every chip (maps.enabled)."""
+    """Predicted-microcystin maps for every chip, or the latest maps.latest_n (maps.enabled)."""
     if not config["maps"]["enabled"]:
         return []
-    return expand("results/maps/{granule}.png", granule=manifest_granules())
+    granules = sorted(manifest_granules(), key=lambda g: g.split(".")[1])
+    if config["maps"]["latest_n"] is not None:
+        granules = granules[-config["maps"]["latest_n"] :]
+    return expand("results/maps/{granule}.png", granule=granules)

@@ -30,7 +30,7 @@ rule finetune:
     wildcard_constraints:
         strategy="targeted|random|none",
     params:
-        modes=config["finetune"]["modes"],
+        modes=finetune_modes,
         fractions=config["finetune"]["fractions"],
         full_fractions=config["finetune"]["full_fractions"],
         full_epochs=config["finetune"]["full_epochs"],
@@ -38,6 +38,8 @@ rule finetune:
         n_splits=config["finetune"]["n_splits"],
         alpha=config["finetune"]["interval_alpha"],
         device=config["pretrain"]["device"],
+        ridge_grid=config["baselines"]["grid"],
+        inner_splits=config["baselines"]["inner_splits"],
     threads: 1
     conda:
         "../../envs/train.yaml"
@@ -57,7 +59,7 @@ rule baselines:
         grid=config["baselines"]["grid"],
         algorithms=config["baselines"]["algorithms"],
         feature_sets=baseline_feature_sets,
-        fractions=config["finetune"]["fractions"],
+        fractions=config["baselines"]["fractions"],
         seeds=config["finetune"]["seeds"],
         n_splits=config["finetune"]["n_splits"],
         inner_splits=config["baselines"]["inner_splits"],
@@ -113,6 +115,8 @@ rule deploy_model:
         alpha=config["finetune"]["interval_alpha"],
         epochs=config["finetune"]["full_epochs"],
         device=config["pretrain"]["device"],
+        ridge_grid=config["baselines"]["grid"],
+        inner_splits=config["baselines"]["inner_splits"],
     conda:
         "../../envs/train.yaml"
     script:

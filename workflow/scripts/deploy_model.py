@@ -14,4 +14,6 @@ train_deployable(
     alpha=p.alpha,
     epochs=p.epochs,
     device=p.device,
+    ridge_grid=p.ridge_grid,
+    inner_splits=p.inner_splits,
 )

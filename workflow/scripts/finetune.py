@@ -17,6 +17,8 @@ predictions = run_finetune_grid(
     n_splits=p.n_splits,
     alpha=p.alpha,
     device=p.device,
+    ridge_grid=p.ridge_grid,
+    inner_splits=p.inner_splits,
     num_threads=snakemake.threads,
 )
 write_predictions(predictions, snakemake.output.predictions)
