@@ -306,7 +306,7 @@ class CellFit:
         n_points: Grid points searched.
         n_fits: Pipeline fits run (search + refit + out-of-fold calibration).
         search: The fitted ``GridSearchCV`` (None when the grid had one point or no inner CV).
-        warnings: ``"Category: message"`` (first 90 characters) of each warning raised while fitting.
+        warnings: ``"Category: message"`` (first 90 characters) of each warning raised in fit.
     """
 
     model: Pipeline
@@ -510,6 +510,7 @@ def run_baseline_grid(
     alpha: float = 0.1,
     grid: str = "demo",
     n_jobs: int = 1,
+    verbose: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run every baseline cell and return test-fold predictions with conformal intervals.
 
@@ -526,6 +527,7 @@ def run_baseline_grid(
         alpha: Conformal miscoverage (intervals at level ``1 - alpha``).
         grid: ``"demo"`` (small, fast) or ``"full"`` hyper-parameter grids.
         n_jobs: Parallel workers (joblib) over dataset x horizon x feature set x algorithm x seed.
+        verbose: joblib progress messages (0 = silent; 10 = one line per finished task).
 
     Returns:
         Predictions (columns :data:`PREDICTION_COLUMNS`, one row per test prediction) and a
@@ -564,7 +566,7 @@ def run_baseline_grid(
             for algo in algorithms:
                 for seed in seeds:
                     tasks.append((x, names, meta, algo, fs, int(seed)))
-    results = Parallel(n_jobs=n_jobs)(
+    results = Parallel(n_jobs=n_jobs, verbose=verbose)(
         delayed(_run_task)(
             x,
             names,

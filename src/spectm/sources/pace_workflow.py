@@ -75,7 +75,7 @@ def search_manifest(
             provider=provider,
             start=start,
             end=end,
-            bbox=tuple(bbox),
+            bbox=(float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])),
         )
     else:
         raise ValueError(f"config key 'pace.source': unknown source {source!r}")
@@ -116,5 +116,5 @@ def fetch_granule(
         )
     if source == "earthdata":
         pace.login()
-        return pace.download_granule(row, out_path, retries=retries)
+        return pace.download_granule(row.to_dict(), out_path, retries=retries)
     raise ValueError(f"config key 'pace.source': unknown source {source!r}")
