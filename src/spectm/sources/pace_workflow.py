@@ -116,5 +116,5 @@ def fetch_granule(
         )
     if source == "earthdata":
         pace.login()
-        return pace.download_granule(row.to_dict(), out_path, retries=retries)
+        return pace.download_granule({str(k): v for k, v in row.items()}, out_path, retries=retries)
     raise ValueError(f"config key 'pace.source': unknown source {source!r}")
