@@ -4,6 +4,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.model_selection import GridSearchCV, cross_val_predict
 
 from spectm.data_files import data_path
 from spectm.evaluate.baselines import (
@@ -11,14 +14,18 @@ from spectm.evaluate.baselines import (
     PREDICTION_COLUMNS,
     fit_cell,
     inner_date_splits,
+    make_pipeline,
     n_configurations,
     param_grid,
     run_baseline_grid,
 )
+from spectm.evaluate.conformal import conformal_halfwidth
 from spectm.evaluate.features import (
     FEATURE_SETS,
+    ColumnPCA,
     available_feature_sets,
     build_features,
+    model_width,
     parse_feature_set,
 )
 from spectm.evaluate.splits import date_groups
@@ -135,9 +142,10 @@ def test_pca_is_fitted_inside_the_pipeline_on_training_rows_only():
     dates = date_groups(df.time_utc)
     train = np.flatnonzero(np.isin(dates, np.unique(dates)[:6]))
     cell = fit_cell(x[train], y[train], dates[train], algorithm="ridge", feature_names=names)
-    pca = cell.model.named_steps["features"].named_transformers_["pca"]
-    assert pca.n_samples_ == train.size
-    assert pca.n_components_ <= min(t.size for t, _ in cell.inner_splits)
+    pca = cell.model.named_steps["features"]
+    assert np.allclose(pca.mean_, x[train].mean(axis=0))  # the training rows, and only them
+    assert not np.allclose(pca.mean_, x.mean(axis=0))
+    assert pca.components_.shape[0] <= min(t.size for t, _ in cell.inner_splits)
 
 
 # ---------------------------------------------------------------- grid
@@ -172,14 +180,57 @@ def test_inner_cv_groups_are_dates():
     cell = fit_cell(
         x, df.log10_microcystin.to_numpy(), dates, algorithm="ridge", feature_names=names, seed=3
     )
-    assert cell.search is not None and cell.search.cv is cell.inner_splits
-    assert len(cell.inner_splits) == 5
+    assert len(cell.inner_splits) == 5 and len(cell.cv_mse) == 3
     validated = np.concatenate([te for _, te in cell.inner_splits])
     assert np.array_equal(np.sort(validated), np.arange(len(df)))
     for tr, te in cell.inner_splits:
         assert set(dates[tr]).isdisjoint(dates[te])
-    assert cell.n_fits == 3 * 5 + 1 + 5  # search + refit + out-of-fold calibration
+    assert cell.n_fits == 3 * 5 + 1  # search (its out-of-fold predictions calibrate) + refit
     assert inner_date_splits(np.array(["d1"] * 4), n_splits=3, seed=0) == []
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "features"),
+    [
+        ("ridge", "rrs_native"),
+        ("knn", "pca_rrs+indices"),
+        ("svr", "rrs_native"),
+        ("random_forest", "rrs_native"),
+    ],
+)
+def test_search_and_interval_match_sklearn_gridsearch_and_cross_val_predict(algorithm, features):
+    """Our inner search picks GridSearchCV's point; its residuals are cross_val_predict's."""
+    df = synthetic(n_dates=14, per_date=4, noise=0.3)
+    x, names = build_features(df, features)
+    y, dates = df.log10_microcystin.to_numpy(), date_groups(df.time_utc)
+    cell = fit_cell(x, y, dates, algorithm=algorithm, feature_names=names, seed=2, alpha=0.2)
+    n_min = min(len(tr) for tr, _ in cell.inner_splits)
+    grid = param_grid(algorithm, "demo", n_features=model_width(names, n_min), n_train=n_min)
+    pipe = make_pipeline(algorithm, names, n_train=n_min, seed=2)
+    ref = GridSearchCV(pipe, grid, scoring="neg_mean_squared_error", cv=cell.inner_splits).fit(x, y)
+    assert cell.best_params == {k.split("__", 1)[1]: v for k, v in ref.best_params_.items()}
+    assert np.allclose(cell.cv_mse, -ref.cv_results_["mean_test_score"], rtol=1e-10)
+    oof = cross_val_predict(ref.best_estimator_, x, y, cv=cell.inner_splits)
+    assert cell.halfwidth == pytest.approx(conformal_halfwidth(np.abs(y - oof), alpha=0.2))
+    assert np.allclose(cell.model.predict(x), ref.best_estimator_.predict(x))
+
+
+@pytest.mark.parametrize(("n", "k"), [(40, 10), (6, 5), (100, 1)])
+def test_column_pca_matches_sklearn_columntransformer_pca(n, k):
+    rng = np.random.default_rng(n)
+    x = np.column_stack(
+        [rng.normal(size=(n, 3)) @ rng.normal(size=(3, 30)), rng.normal(size=(n, 4))]
+    )
+    cols = list(range(2, 32))  # the PCA block sits between passthrough columns
+    x = x[:, [30, 31, *range(30), 32, 33]]
+    ours = ColumnPCA(columns=tuple(cols), n_components=k).fit(x[: n // 2 + k])
+    ref = ColumnTransformer([("pca", PCA(k, svd_solver="full"), cols)], remainder="passthrough")
+    ref.fit(x[: n // 2 + k])
+    assert np.allclose(ours.transform(x), ref.transform(x), atol=1e-9)
+    with pytest.raises(ValueError, match="expected 34 columns"):
+        ours.transform(x[:, :5])
+    with pytest.raises(ValueError, match="n_components"):
+        ColumnPCA(columns=(0, 1), n_components=3).fit(x)
 
 
 def test_single_date_training_part_has_infinite_interval():
@@ -210,7 +261,7 @@ def test_ridge_recovers_a_linear_signal_end_to_end():
     assert sorted(pred.row_id) == list(range(len(df)))  # each row predicted once
     s = summarise(pred)
     assert s.loc[s.dt_stratum == "all", "r2_log10"].item() > 0.8
-    assert info["n_cells"] == 5 and info["n_fits"] == 5 * (3 * 3 + 1 + 3)
+    assert info["n_cells"] == 5 and info["n_fits"] == 5 * (3 * 3 + 1)
     assert json.loads(pred.config.iloc[0])["inner_folds"] == 3
 
 

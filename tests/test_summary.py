@@ -3,8 +3,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from spectm.evaluate.efficiency import crossing_fraction, label_efficiency_ratio
+from spectm.evaluate.metrics import average_ranks, regression_metrics
 from spectm.evaluate.summary import DT_STRATA, KEYS, best_by, dt_stratum, seed_mean, summarise
 
 
@@ -41,6 +43,24 @@ def predictions(methods=("ridge", "svr"), fractions=(0.5, 1.0), seeds=(0, 1), n=
                     )
                 )
     return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_regression_metrics_match_scipy(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 40))
+    y = np.round(rng.normal(size=n), 1)  # rounding makes ties for the ranks
+    p = np.round(0.7 * y + rng.normal(scale=0.5, size=n), 1)
+    m = regression_metrics(y, p)
+    fit = stats.linregress(y, p)
+    assert m["slope_log10"] == pytest.approx(fit.slope, rel=1e-10)
+    assert m["intercept_log10"] == pytest.approx(fit.intercept, rel=1e-10, abs=1e-12)
+    assert m["pearson_log10"] == pytest.approx(stats.pearsonr(y, p).statistic, rel=1e-10)
+    assert m["spearman_log10"] == pytest.approx(stats.spearmanr(y, p).statistic, rel=1e-10)
+    yl, pl = 10.0**y, 10.0**p
+    assert m["spearman_linear"] == pytest.approx(stats.spearmanr(yl, pl).statistic, rel=1e-10)
+    assert m["pearson_linear"] == pytest.approx(stats.pearsonr(yl, pl).statistic, rel=1e-10)
+    assert np.array_equal(average_ranks(y), stats.rankdata(y))
 
 
 def test_dt_strata_boundaries():

@@ -17,6 +17,7 @@ rule dataset:
         lead_days=config["pairs"]["lead_days"],
         tolerance_days=config["pairs"]["tolerance_days"],
         depth_categories=config["matchup"]["depth_categories"],
+    priority: 20
     conda:
         "../../envs/ingest.yaml"
     script:

@@ -41,6 +41,7 @@ rule finetune:
         ridge_grid=config["baselines"]["grid"],
         inner_splits=config["baselines"]["inner_splits"],
     threads: 1
+    priority: 5
     conda:
         "../../envs/train.yaml"
     script:
@@ -65,6 +66,8 @@ rule baselines:
         inner_splits=config["baselines"]["inner_splits"],
         alpha=config["finetune"]["interval_alpha"],
     threads: 1
+    # Long jobs start before the short ones that can fill the last minutes.
+    priority: 10
     conda:
         "../../envs/train.yaml"
     script:

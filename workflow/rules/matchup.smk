@@ -18,6 +18,7 @@ rule matchups:
         min_valid_frac=config["matchup"]["min_valid_frac"],
         max_cv=config["matchup"]["max_cv"],
         drop_position_flagged=config["matchup"]["drop_position_flagged"],
+    priority: 20
     conda:
         "../../envs/ingest.yaml"
     script:
@@ -37,6 +38,7 @@ rule pixel_pairs:
         tolerance_days=config["pairs"]["tolerance_days"],
         max_dist_km=config["pairs"]["pixel_max_dist_km"],
         max_pairs=config["pairs"]["max_pixel_pairs_per_granule_pair"],
+    priority: 20
     conda:
         "../../envs/ingest.yaml"
     script:

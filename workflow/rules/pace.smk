@@ -43,6 +43,9 @@ rule pace_granule:
         seed=config["pace"]["demo"]["seed"],
     resources:
         downloads=1,
+    # Scheduling (longest and gating work first; see docs/usage.md): granules and chips gate
+    # everything downstream.
+    priority: 20
     conda:
         "../../envs/ingest.yaml"
     script:
@@ -67,6 +70,7 @@ rule chip:
     params:
         bbox=config["aoi_bbox"],
         exclude_flags=config["pace"]["exclude_flags"],
+    priority: 20
     conda:
         "../../envs/ingest.yaml"
     script:

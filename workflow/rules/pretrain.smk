@@ -14,6 +14,7 @@ rule corpus:
         max_pixels=config["pretrain"]["max_pixels"],
         val_fraction=config["pretrain"]["val_fraction"],
         seed=config["pretrain"]["seed"],
+    priority: 20
     conda:
         "../../envs/train.yaml"
     script:
@@ -36,6 +37,8 @@ rule pretrain:
     threads: 1
     resources:
         gpu=0,
+    # Gates fine-tuning, the deployable model and the maps.
+    priority: 20
     conda:
         "../../envs/train.yaml"
     script:

@@ -15,6 +15,7 @@ rule resample_matchups:
         target=config["resample"]["target"],
         version=config["resample"]["srf_version"],
         method="{method}",
+    priority: 20
     conda:
         "../../envs/ingest.yaml"
     script:
@@ -29,6 +30,7 @@ rule indices:
         bands="results/indices/index_bands.csv",
     log:
         "logs/indices.log",
+    priority: 20
     conda:
         "../../envs/ingest.yaml"
     script:

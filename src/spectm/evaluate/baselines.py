@@ -5,13 +5,17 @@ For each dataset x horizon, seed, outer fold, label fraction, algorithm and feat
 1. Outer split: ``date_grouped_splits(date_groups(time_utc), n_splits, seed)``; the training part
    is subsampled with ``subsample_fraction(train_idx, fraction, seed)`` (the same calls the SpecTM
    fine-tuning uses, so every method sees identical rows).
-2. Inner CV: ``GridSearchCV`` over a small grid, folds = ``GroupKFold`` on the sampling *dates* of
-   the training rows (no date in both an inner training and an inner validation fold), scored by
-   mean squared error in log10 units, refit on all training rows.
-3. Interval: CV-residual split conformal. ``cross_val_predict`` with the chosen hyper-parameters and
-   the same date folds gives one out-of-fold prediction per training row; the
-   ``ceil((n+1)(1-alpha))``-th smallest absolute residual is the half-width ``q``
-   (:func:`spectm.evaluate.conformal.conformal_halfwidth`) and the interval is ``pred +- q`` around
+2. Inner CV: an exhaustive search over a small grid, folds = ``GroupKFold`` on the sampling
+   *dates* of the training rows (no date in both an inner training and an inner validation fold),
+   scored by the mean over folds of the mean squared error in log10 units (what ``GridSearchCV``
+   with ``neg_mean_squared_error`` computes, ties to the first grid point as it does; a test checks
+   that both choose the same point), then a refit on all training rows.
+3. Interval: CV-residual split conformal. The search already predicted every training row once
+   out of fold with each grid point; the chosen point's out-of-fold predictions give the residuals
+   (what ``cross_val_predict`` with the chosen hyper-parameters and the same date folds returns,
+   without fitting those models again), and the ``ceil((n+1)(1-alpha))``-th smallest absolute
+   residual is the half-width ``q``
+   (:func:`spectm.evaluate.conformal.conformal_halfwidth`); the interval is ``pred +- q`` around
    the refitted model. This is the "K-fold CV" interval of Barber et al. (2021, Ann. Statist.
    49:486), not CV+: it has no finite-sample guarantee in the worst case (it is near nominal when
    the refitted model behaves like the fold models), so empirical coverage is always reported.
@@ -41,7 +45,7 @@ from sklearn.base import clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import ElasticNet, Lasso, Ridge
-from sklearn.model_selection import GridSearchCV, GroupKFold, ParameterGrid, cross_val_predict
+from sklearn.model_selection import GroupKFold, ParameterGrid
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -166,7 +170,7 @@ _ALGOS = (
         "random_forest",
         _rf,
         {
-            "demo": {"n_estimators": [30], "min_samples_leaf": [3], "max_features": [0.3]},
+            "demo": {"n_estimators": [20], "min_samples_leaf": [3], "max_features": [0.3]},
             "full": {
                 "n_estimators": [100],
                 "max_depth": [None, 6],
@@ -180,7 +184,7 @@ _ALGOS = (
         _hgb,
         {
             "demo": {
-                "max_iter": [30],
+                "max_iter": [20],
                 "learning_rate": [0.2],
                 "max_leaf_nodes": [8],
                 "min_samples_leaf": [10],
@@ -304,8 +308,9 @@ class CellFit:
         halfwidth: Conformal half-width ``q`` (log10 units); ``inf`` when not calibratable.
         inner_splits: Inner date folds used (indices into the training rows).
         n_points: Grid points searched.
-        n_fits: Pipeline fits run (search + refit + out-of-fold calibration).
-        search: The fitted ``GridSearchCV`` (None when the grid had one point or no inner CV).
+        n_fits: Pipeline fits run (grid points x inner folds + the refit).
+        cv_mse: Mean inner-fold MSE (log10 units squared) per grid point, in grid order (empty
+            without inner CV).
         warnings: ``"Category: message"`` (first 90 characters) of each warning raised in fit.
     """
 
@@ -315,7 +320,7 @@ class CellFit:
     inner_splits: list[tuple[np.ndarray, np.ndarray]]
     n_points: int
     n_fits: int
-    search: GridSearchCV | None = None
+    cv_mse: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -351,43 +356,43 @@ def fit_cell(
         algorithm, grid, n_features=model_width(feature_names, n_min), n_train=n_min
     )
     points = list(ParameterGrid(grid_dict))
-    search = None
     halfwidth = float("inf")
-    n_fits = 0
+    cv_mse: list[float] = []
     # One BLAS/OpenMP thread: parallelism is over cells (run_baseline_grid's n_jobs); nested
     # threads on these tiny problems only contend (HistGradientBoosting was 10x slower).
     with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if not splits:  # a single date: nothing to cross-validate or calibrate on
             params = {k: v[len(v) // 2] for k, v in grid_dict.items()}
-        elif len(points) == 1:
-            params = points[0]
         else:
-            search = GridSearchCV(
-                pipe, grid_dict, scoring=SCORING, cv=splits, refit=True, error_score="raise"
-            ).fit(x, y)
-            params = dict(search.best_params_)
-            n_fits += len(points) * len(splits)
-        best = clone(pipe).set_params(**params)
-        if search is not None:
-            model = search.best_estimator_
-        else:
-            model = clone(best).fit(x, y)
-        n_fits += 1
-        if splits:
-            oof = np.ravel(cross_val_predict(best, x, y, cv=splits))
-            n_fits += len(splits)
-            halfwidth = conformal_halfwidth(np.abs(y - oof), alpha=alpha)
+            best_oof = np.full(y.shape, np.nan)
+            for point in points:  # strict <: ties go to the first point, as in GridSearchCV
+                oof = _out_of_fold(clone(pipe).set_params(**point), x, y, splits)
+                cv_mse.append(float(np.mean([np.mean((y[va] - oof[va]) ** 2) for _, va in splits])))
+                if len(cv_mse) == 1 or cv_mse[-1] < min(cv_mse[:-1]):
+                    params, best_oof = point, oof
+            halfwidth = conformal_halfwidth(np.abs(y - best_oof), alpha=alpha)
+        model = clone(pipe).set_params(**params).fit(x, y)
     return CellFit(
         model=model,
         best_params=_clean(params),
         halfwidth=halfwidth,
         inner_splits=splits,
         n_points=len(points) if splits else 0,
-        n_fits=n_fits,
-        search=search,
+        n_fits=len(points) * len(splits) + 1,
+        cv_mse=cv_mse,
         warnings=[f"{w.category.__name__}: {str(w.message)[:90]}" for w in caught],
     )
+
+
+def _out_of_fold(
+    estimator: Pipeline, x: np.ndarray, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Predict each row from the fold model that did not see it; shape ``(n,)``."""
+    oof = np.full(y.shape, np.nan)
+    for tr, va in splits:
+        oof[va] = np.ravel(clone(estimator).fit(x[tr], y[tr]).predict(x[va]))
+    return oof
 
 
 def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -608,8 +613,8 @@ def run_baseline_grid(
         "n_splits": n_splits,
         "inner_splits": inner_splits,
         "alpha": alpha,
-        "inner_cv": "GridSearchCV, GroupKFold on sampling dates, scoring neg_mean_squared_error",
-        "conformal": "CV-residual split conformal: out-of-fold |residuals| of the training part",
+        "inner_cv": "exhaustive grid, GroupKFold on sampling dates, mean fold MSE (log10)",
+        "conformal": "CV-residual split conformal: out-of-fold |residuals| of the chosen point",
         "n_jobs": n_jobs,
         "sklearn_version": sklearn.__version__,
         "wall_seconds": round(time.perf_counter() - t0, 2),

@@ -26,12 +26,12 @@ error naming the column and the first ``row_id``s: baselines never impute silent
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.decomposition import PCA
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from spectm.spectral.bands import pace_oci_rrs_bands
 from spectm.spectral.grids import grid_resampler, paper_grid
@@ -239,7 +239,54 @@ def model_width(feature_names: list[str], n_train: int) -> int:
     return len(feature_names) - n_pca + pca_components(feature_names, n_train)
 
 
-def feature_transformer(feature_names: list[str], n_train: int) -> ColumnTransformer | None:
+class ColumnPCA(TransformerMixin, BaseEstimator):
+    """PCA of some columns (centred, unscaled), the other columns passed through after it.
+
+    The projection of ``ColumnTransformer([("pca", PCA(n_components, svd_solver="full"),
+    columns)], remainder="passthrough")`` with the same sign convention (each component's largest
+    loading positive; a test compares the two), without that pair's per-fit overhead: the baselines
+    fit it about 10^4 times on ~100 rows, where sklearn's validation cost 5x the SVD itself.
+
+    Args:
+        columns: Indices of the columns to project.
+        n_components: Components kept (at most ``min(n_rows, len(columns))``).
+    """
+
+    def __init__(self, columns: Sequence[int] = (), n_components: int = 1) -> None:
+        self.columns = columns
+        self.n_components = n_components
+
+    def fit(self, x: np.ndarray, y: object = None) -> ColumnPCA:
+        """Learn the mean and the leading right singular vectors of the ``columns`` block."""
+        x = np.asarray(x, dtype=float)  # (n, n_features)
+        cols = np.asarray(self.columns, dtype=int)
+        k = int(self.n_components)
+        if not 1 <= k <= min(x.shape[0], cols.size):
+            raise ValueError(
+                f"ColumnPCA: n_components={k} not in [1, {min(x.shape[0], cols.size)}]"
+            )
+        block = x[:, cols]  # (n, n_cols)
+        self.mean_ = block.mean(axis=0)  # (n_cols,)
+        _, _, vt = np.linalg.svd(block - self.mean_, full_matrices=False)  # (r, n_cols)
+        vt = vt[:k]
+        signs = np.sign(vt[np.arange(k), np.argmax(np.abs(vt), axis=1)])
+        self.components_ = vt * signs[:, None]  # (k, n_cols)
+        self.rest_ = np.setdiff1d(np.arange(x.shape[1]), cols)
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """(n, n_features) -> (n, n_components + n_features - len(columns))."""
+        check_is_fitted(self, "components_")
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise ValueError(f"ColumnPCA: expected {self.n_features_in_} columns, got {x.shape}")
+        cols = np.asarray(self.columns, dtype=int)
+        scores = (x[:, cols] - self.mean_) @ self.components_.T  # (n, k)
+        return np.hstack([scores, x[:, self.rest_]])
+
+
+def feature_transformer(feature_names: list[str], n_train: int) -> ColumnPCA | None:
     """The in-pipeline feature step for ``pca_*`` columns, or None when there are none.
 
     The PCA (centred, unscaled Rrs; :func:`pca_components` components) is fitted on the training
@@ -252,5 +299,4 @@ def feature_transformer(feature_names: list[str], n_train: int) -> ColumnTransfo
     idx = _pca_columns(feature_names)
     if not idx:
         return None
-    pca = PCA(n_components=pca_components(feature_names, n_train), svd_solver="full")
-    return ColumnTransformer([("pca", pca, idx)], remainder="passthrough")
+    return ColumnPCA(columns=tuple(idx), n_components=pca_components(feature_names, n_train))

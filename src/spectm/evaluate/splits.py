@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold
 
 
 def date_groups(times: pd.Series | np.ndarray) -> np.ndarray:
@@ -38,6 +37,8 @@ def date_grouped_splits(
     if n_groups < 2:
         raise ValueError(f"need at least 2 distinct sampling dates to split, got {n_groups}")
     k = min(n_splits, n_groups)
+    from sklearn.model_selection import GroupKFold  # here: the corpus and map jobs need no sklearn
+
     cv = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
     idx = np.arange(groups.size)
     return [(tr, te) for tr, te in cv.split(idx, groups=groups)]

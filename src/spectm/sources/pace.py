@@ -38,13 +38,14 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import earthaccess
 import pandas as pd
 import requests
-from earthaccess.exceptions import LoginAttemptFailure, LoginStrategyUnavailable
+
+if TYPE_CHECKING:  # earthaccess (with s3fs, aiobotocore) is imported only when it is used:
+    import earthaccess  # the offline demo's many granule jobs would pay ~1 s each for it
 
 from spectm._io import atomic_path, write_csv
 
@@ -191,6 +192,9 @@ def login(strategy: str = "auto") -> earthaccess.Auth:
             raise EarthdataLoginError(_no_credentials_message(strategy, netrc_path))
         chosen = strategy
     source = "environment variables" if chosen == "environment" else f"netrc file {netrc_path}"
+    import earthaccess
+    from earthaccess.exceptions import LoginAttemptFailure, LoginStrategyUnavailable
+
     try:
         auth = earthaccess.login(strategy=chosen)
     except LoginStrategyUnavailable:
@@ -325,6 +329,8 @@ def search_granules(
     temporal = (_iso_utc(start, end_of_day=False), _iso_utc(end, end_of_day=True))
     if temporal[0] > temporal[1]:
         raise ValueError(f"search period start {temporal[0]} is after end {temporal[1]}")
+    import earthaccess
+
     results = earthaccess.search_data(
         short_name=short_name,
         version=version,
@@ -414,6 +420,8 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _default_session() -> requests.Session:
     """Return earthaccess's authenticated https session, logging in first when needed."""
+    import earthaccess
+
     if getattr(earthaccess, "__store__", None) is None:
         login()
     return earthaccess.get_requests_https_session()

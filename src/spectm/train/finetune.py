@@ -4,8 +4,8 @@ Modes:
     ``frozen``: pooled embeddings of every spectrum are computed once (eval mode, no gradients).
         Each outer cell then runs the baselines' ridge protocol on them
         (:func:`spectm.evaluate.baselines.fit_cell`, algorithm ``ridge``: StandardScaler -> Ridge,
-        alpha chosen by ``GridSearchCV`` over ``GroupKFold`` on the training part's sampling dates,
-        CV-residual split-conformal half-width from ``cross_val_predict`` on the same folds).
+        alpha chosen by inner CV over ``GroupKFold`` on the training part's sampling dates, and the
+        CV-residual split-conformal half-width from that search's out-of-fold predictions).
     ``full``: the encoder and a linear head on the pooled embedding are trained end to end
         (AdamW, separate encoder and head learning rates, target standardised on the fit rows,
         bf16 autocast on CUDA only, seeded). About ``val_fraction`` of the training part's
