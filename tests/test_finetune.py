@@ -38,13 +38,7 @@ NATIVE = pace_oci_rrs_wavelengths()
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core runner, OpenMP spin-waiting makes tiny models slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def synth_spectra(latent: np.ndarray, wl: np.ndarray) -> np.ndarray:
@@ -214,7 +208,7 @@ def test_full_grid_runs_only_the_requested_fractions(checkpoint):
         full_fractions=(1.0,),
         seeds=(0,),
         n_splits=2,
-        epochs=2,
+        full=FullConfig(epochs=2),
         ridge_grid="demo",
         device="cpu",
         num_threads=1,
@@ -260,14 +254,15 @@ def test_deployable_frozen_roundtrip_matches_the_ridge_fit(checkpoint, tmp_path)
 
 def test_deployable_full_roundtrip(checkpoint, tmp_path):
     df = labelled(seed=5)
-    kw = dict(epochs=3, encoder_lr=1e-3, head_lr=1e-2, probe_init=False, seed=1)
-    path = train_deployable(df, checkpoint, tmp_path / "full.pt", mode="full", device="cpu", **kw)
+    cfg = FullConfig(epochs=3, encoder_lr=1e-3, head_lr=1e-2, probe_init=False)
+    path = train_deployable(
+        df, checkpoint, tmp_path / "full.pt", mode="full", device="cpu", full=cfg, seed=1
+    )
     dep = load_deployable(path)
     assert dep.info["mode"] == "full" and dep.info["fit"]["n_val"] == 15
     assert dep.info["fit"]["best_epoch"] > 0  # fine-tuning beat the zero head on held-out dates
     x = spectra_on_model_grid(df, dep.meta)
     model, meta = load_pretrained(checkpoint)
-    cfg = FullConfig(epochs=3, encoder_lr=1e-3, head_lr=1e-2, probe_init=False)
     y, dates = df["log10_microcystin"].to_numpy(), date_groups(df["time_utc"])
     fit = fit_full(model, meta, x, y, dates, cfg=cfg, seed=1, alpha=0.1, device=CPU)
     np.testing.assert_allclose(dep.predict_log10(x), fit.predict(x), atol=1e-5)

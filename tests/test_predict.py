@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
 
 from spectm._io import write_netcdf, write_parquet
@@ -22,13 +21,7 @@ from spectm.train.finetune import train_deployable
 NATIVE = pace_oci_rrs_wavelengths()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core runner, OpenMP spin-waiting makes tiny models slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def synth(latent: np.ndarray, wl: np.ndarray) -> np.ndarray:

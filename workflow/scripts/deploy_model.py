@@ -2,7 +2,7 @@
 
 from spectm.datasets import read_dataset
 from spectm.logs import configure_logging
-from spectm.train.finetune import train_deployable
+from spectm.train.finetune import FullConfig, train_deployable
 
 configure_logging(snakemake.log[0])
 p = snakemake.params
@@ -12,7 +12,7 @@ train_deployable(
     snakemake.output.model,
     mode=p.mode,
     alpha=p.alpha,
-    epochs=p.epochs,
+    full=FullConfig(epochs=p.epochs),
     device=p.device,
     ridge_grid=p.ridge_grid,
     inner_splits=p.inner_splits,

@@ -2,7 +2,7 @@
 
 from spectm.datasets import read_dataset
 from spectm.logs import configure_logging
-from spectm.train.finetune import run_finetune_grid, write_predictions
+from spectm.train.finetune import FullConfig, run_finetune_grid, write_predictions
 
 configure_logging(snakemake.log[0])
 p = snakemake.params
@@ -12,7 +12,7 @@ predictions = run_finetune_grid(
     modes=p.modes,
     fractions=p.fractions,
     full_fractions=p.full_fractions,
-    epochs=p.full_epochs,
+    full=FullConfig(epochs=p.full_epochs),
     seeds=p.seeds,
     n_splits=p.n_splits,
     alpha=p.alpha,

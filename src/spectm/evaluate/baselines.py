@@ -365,12 +365,12 @@ def fit_cell(
         if not splits:  # a single date: nothing to cross-validate or calibrate on
             params = {k: v[len(v) // 2] for k, v in grid_dict.items()}
         else:
-            best_oof = np.full(y.shape, np.nan)
-            for point in points:  # strict <: ties go to the first point, as in GridSearchCV
+            best_mse = float("inf")
+            for i, point in enumerate(points):
                 oof = _out_of_fold(clone(pipe).set_params(**point), x, y, splits)
                 cv_mse.append(float(np.mean([np.mean((y[va] - oof[va]) ** 2) for _, va in splits])))
-                if len(cv_mse) == 1 or cv_mse[-1] < min(cv_mse[:-1]):
-                    params, best_oof = point, oof
+                if i == 0 or cv_mse[-1] < best_mse:  # strict: ties keep the first, as GridSearchCV
+                    best_mse, params, best_oof = cv_mse[-1], point, oof
             halfwidth = conformal_halfwidth(np.abs(y - best_oof), alpha=alpha)
         model = clone(pipe).set_params(**params).fit(x, y)
     return CellFit(
@@ -403,7 +403,13 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_input(df: pd.DataFrame) -> None:
+def check_labelled(df: pd.DataFrame) -> None:
+    """Refuse a labelled table that cannot be split and scored (shared with the fine-tuning).
+
+    Raises:
+        ValueError: on a missing required column, a non-finite target, or a duplicate ``row_id``
+            within a dataset x horizon.
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"labelled table lacks required column(s) {missing}")
@@ -540,7 +546,7 @@ def run_baseline_grid(
         ``n_cells``, ``n_fits`` (pipeline fits actually run), timings and settings.
     """
     _check_grid(grid)
-    _check_input(df)
+    check_labelled(df)
     for a in algorithms:
         _algorithm(a)
     for f in fractions:

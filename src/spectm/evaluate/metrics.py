@@ -7,28 +7,15 @@ metrics are computed after back-transforming both truth and prediction with ``10
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 
 METRIC_NAMES = ("r2", "rmse", "mae", "bias", "slope", "intercept", "pearson", "spearman")
 
 
-def average_ranks(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``a`` with ties given their mean rank (``scipy.stats.rankdata`` default).
-
-    The summary scores thousands of small groups; scipy's per-call overhead dominated the
-    metrics job, so the closed forms here replace ``linregress``/``pearsonr``/``spearmanr``
-    (a test checks them against scipy).
-    """
-    a = np.asarray(a, dtype=float)
-    order = np.argsort(a, kind="mergesort")
-    s = a[order]
-    edges = np.flatnonzero(np.r_[True, s[1:] != s[:-1], True])  # starts of tie runs, then n
-    mean_rank = (edges[:-1] + edges[1:] + 1) / 2.0  # mean of the 1-based ranks of each run
-    ranks = np.empty(a.size)
-    ranks[order] = np.repeat(mean_rank, np.diff(edges))
-    return ranks
-
-
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    # closed forms here and for the slope: the summary scores thousands of small groups and the
+    # per-call overhead of scipy's linregress/pearsonr/spearmanr dominated the metrics job
+    # (tests check the values against scipy)
     da, db = a - a.mean(), b - b.mean()
     return float(np.clip(np.sum(da * db) / np.sqrt(np.sum(da**2) * np.sum(db**2)), -1.0, 1.0))
 
@@ -48,7 +35,7 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         slope = float(np.sum(dy * (p - p.mean())) / np.sum(dy**2))  # prediction on truth (OLS)
         out["slope"], out["intercept"] = slope, float(p.mean() - slope * y.mean())
         out["pearson"] = _pearson(y, p)
-        out["spearman"] = _pearson(average_ranks(y), average_ranks(p))
+        out["spearman"] = _pearson(rankdata(y), rankdata(p))  # average ranks for ties
     else:
         out.update(slope=np.nan, intercept=np.nan, pearson=np.nan, spearman=np.nan)
     return out

@@ -36,7 +36,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from torch.nn import functional as F
 
 import spectm
 from spectm._io import write_csv, write_parquet
-from spectm.evaluate.baselines import PREDICTION_COLUMNS, CellFit, fit_cell
+from spectm.evaluate.baselines import PREDICTION_COLUMNS, CellFit, check_labelled, fit_cell
 from spectm.evaluate.conformal import conformal_halfwidth
 from spectm.evaluate.splits import date_grouped_splits, date_groups, subsample_fraction
 from spectm.model.encoder import SpecTM
@@ -60,7 +60,6 @@ from spectm.train.device import resolve_device
 logger = logging.getLogger(__name__)
 
 MODES = ("frozen", "full")
-REQUIRED_COLUMNS = ("row_id", "dataset", "horizon", "time_utc", "log10_microcystin")
 _PRETRAIN_HEADS = ("rec_head.", "idx_head.", "temp_head.")
 
 PathLike = str | os.PathLike[str]
@@ -378,20 +377,6 @@ def fit_full(
     return fit
 
 
-def _check_input(df: pd.DataFrame) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"labelled dataset lacks required column(s) {missing}")
-    bad = ~np.isfinite(df["log10_microcystin"].to_numpy(dtype=float))
-    if bad.any():
-        raise ValueError(
-            f"column 'log10_microcystin' is NaN/infinite at row_id {df.row_id[bad].iloc[0]!r}"
-        )
-    dup = df.duplicated(["dataset", "horizon", "row_id"])
-    if dup.any():
-        raise ValueError(f"duplicate row_id within dataset x horizon: {df.row_id[dup].iloc[0]!r}")
-
-
 @contextlib.contextmanager
 def _threads(n: int | None) -> Iterator[None]:
     before = torch.get_num_threads()
@@ -480,13 +465,7 @@ def run_finetune_grid(
     alpha: float = 0.1,
     full_fractions: Sequence[float] | None = None,
     ridge_grid: str = "full",
-    epochs: int = 60,
-    encoder_lr: float = 1e-4,
-    head_lr: float = 1e-3,
-    batch_size: int = 32,
-    patience: int = 10,
-    val_fraction: float = 0.2,
-    probe_init: bool = True,
+    full: FullConfig | None = None,
     device: str = "auto",
     num_threads: int | None = None,
     method_prefix: str | None = None,
@@ -506,13 +485,8 @@ def run_finetune_grid(
         alpha: Conformal miscoverage.
         full_fractions: Fractions run in ``full`` mode (None = all ``fractions``).
         ridge_grid: Ridge alpha grid (baselines' ``demo`` or ``full``) of frozen and the probe.
-        epochs: Max epochs of ``full``.
-        encoder_lr: Encoder learning rate of ``full``.
-        head_lr: Head learning rate of ``full``.
-        batch_size: Batch size of ``full``.
-        patience: Early-stopping patience of ``full`` (epochs).
-        val_fraction: Fraction of training dates held out in ``full``.
-        probe_init: ``full`` starts the head from a linear probe (see :class:`FullConfig`).
+        full: Settings of ``full`` mode (default :class:`FullConfig`); its ``ridge_grid`` and
+            ``inner_splits`` are those given here.
         device: ``auto``, ``cpu``, ``cuda``, ``mps``.
         num_threads: Torch CPU threads during the run (None = unchanged).
         method_prefix: Method name prefix; default ``spectm_<mask strategy>``.
@@ -535,18 +509,8 @@ def run_finetune_grid(
     stray = [f for f in full_set if not np.isclose(f, list(fractions)).any()]
     if stray:
         raise ValueError(f"full_fractions {stray} are not among fractions {list(fractions)}")
-    _check_input(df)
-    cfg = FullConfig(
-        epochs=epochs,
-        encoder_lr=encoder_lr,
-        head_lr=head_lr,
-        batch_size=batch_size,
-        patience=patience,
-        val_fraction=val_fraction,
-        probe_init=probe_init,
-        ridge_grid=ridge_grid,
-        inner_splits=inner_splits,
-    )
+    check_labelled(df)
+    cfg = replace(full or FullConfig(), ridge_grid=ridge_grid, inner_splits=inner_splits)
     frames: list[pd.DataFrame] = []
     wall = {"embed": 0.0, "frozen": 0.0, "full": 0.0}
     n_full = 0
@@ -620,13 +584,7 @@ def train_deployable(
     seed: int = 0,
     inner_splits: int = 5,
     ridge_grid: str = "full",
-    epochs: int = 60,
-    encoder_lr: float = 1e-4,
-    head_lr: float = 1e-3,
-    batch_size: int = 32,
-    patience: int = 10,
-    val_fraction: float = 0.2,
-    probe_init: bool = True,
+    full: FullConfig | None = None,
     device: str = "auto",
     num_threads: int | None = None,
 ) -> Path:
@@ -645,13 +603,8 @@ def train_deployable(
         seed: Seed of inner folds, validation dates and fine-tuning.
         inner_splits: Inner date folds of the ridge (``frozen``, and the probe of ``full``).
         ridge_grid: Ridge alpha grid, ``demo`` or ``full`` (``frozen``, and the probe).
-        epochs: Max epochs (``full``).
-        encoder_lr: Encoder learning rate (``full``).
-        head_lr: Head learning rate (``full``).
-        batch_size: Batch size (``full``).
-        patience: Early-stopping patience (``full``).
-        val_fraction: Held-out fraction of dates (``full``).
-        probe_init: Start the head from a linear probe (``full``, see :class:`FullConfig`).
+        full: Settings of ``full`` mode (default :class:`FullConfig`); its ``ridge_grid`` and
+            ``inner_splits`` are those given here.
         device: Training device.
         num_threads: Torch CPU threads during training (None = unchanged).
 
@@ -664,7 +617,7 @@ def train_deployable(
     """
     if mode not in MODES:
         raise ValueError(f"unknown fine-tuning mode {mode!r}; expected one of {MODES}")
-    _check_input(df)
+    check_labelled(df)
     horizons = sorted(df["horizon"].unique())
     if len(horizons) != 1:
         raise ValueError(f"a deployable model needs one horizon, the dataset has {horizons}")
@@ -682,17 +635,7 @@ def train_deployable(
             fit_info: dict[str, Any] = {"inner_folds": len(c.inner_splits)}
             fit_info.update({f"ridge_{k}": v for k, v in c.best_params.items()})
         else:
-            cfg = FullConfig(
-                epochs=epochs,
-                encoder_lr=encoder_lr,
-                head_lr=head_lr,
-                batch_size=batch_size,
-                patience=patience,
-                val_fraction=val_fraction,
-                probe_init=probe_init,
-                ridge_grid=ridge_grid,
-                inner_splits=inner_splits,
-            )
+            cfg = replace(full or FullConfig(), ridge_grid=ridge_grid, inner_splits=inner_splits)
             fit = fit_full(model, meta, x, y, dates, cfg=cfg, seed=seed, alpha=alpha, device=dev)
             w, b = fit.folded_head()
             state, q = fit.regressor.encoder.state_dict(), fit.halfwidth
