@@ -1,7 +1,16 @@
-"""Shared test fixtures."""
+"""Shared test fixtures and factories (tiny, generated, seeded)."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
+import xarray as xr
+
+from spectm._io import write_netcdf
 
 
 @pytest.fixture
@@ -11,3 +20,86 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def turbid_spectra(latent: np.ndarray, wl: np.ndarray) -> np.ndarray:
+    """Smooth turbid-water-like Rrs (sr-1) at ``wl`` (nm) from ``latent`` (n, k) in [0, 1].
+
+    Column 0 scales the green peak, column 1 the chl-a dip at 672 nm and the red-edge peak, and
+    column 2 (when present) the phycocyanin dip at 622 nm. Returns shape (n, n_wl).
+    """
+    w = np.asarray(wl, dtype=float)[None, :]
+    amp, chl = latent[:, [0]], latent[:, [1]]
+    pc = latent[:, [2]] if latent.shape[1] > 2 else np.zeros_like(amp)
+    base = (0.004 + 0.008 * amp) * np.exp(-(((w - 560) / 90) ** 2)) + 0.001
+    dips = (1 - 0.25 * pc * np.exp(-(((w - 622) / 10) ** 2))) * (
+        1 - 0.35 * chl * np.exp(-(((w - 672) / 9) ** 2))
+    )
+    return base * dips + 0.004 * chl * np.exp(-(((w - 705) / 10) ** 2))
+
+
+def chip_dataset(
+    rrs: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    wavelength: np.ndarray,
+    start: pd.Timestamp,
+    *,
+    minutes: float = 5.0,
+    version: str = "3.0",
+    granule: str | None = None,
+) -> xr.Dataset:
+    """A chip that follows the whole chip contract (``spectm.io.chips.validate_chip`` passes).
+
+    Args:
+        rrs: Rrs (sr-1), shape (ny, nx, n_wl); NaN = invalid (its l2_flags get the LAND bit).
+        lat: Latitudes (deg), shape (ny, nx).
+        lon: Longitudes (deg), shape (ny, nx).
+        wavelength: Band centres (nm), shape (n_wl,).
+        start: ``time_coverage_start`` (UTC).
+        minutes: Duration of the overpass (``time_coverage_end - start``).
+        version: ``processing_version``.
+        granule: Granule file name (default: the PACE name of ``start`` and ``version``).
+    """
+    start = pd.Timestamp(start)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    end = start + pd.Timedelta(minutes=minutes)
+    v = version.replace(".", "_")
+    granule = granule or f"PACE_OCI.{start.strftime('%Y%m%dT%H%M%S')}.L2.OC_AOP.V{v}.nc"
+    flags = np.where(np.isfinite(rrs).all(axis=-1), 0, 1 << 1).astype(np.int32)
+    return xr.Dataset(
+        {
+            "Rrs": (("y", "x", "wavelength"), np.asarray(rrs, dtype=np.float32), {"units": "sr-1"}),
+            "l2_flags": (
+                ("y", "x"),
+                flags,
+                {"flag_masks": np.array([1, 2], dtype=np.int32), "flag_meanings": "ATMFAIL LAND"},
+            ),
+        },
+        coords={
+            "wavelength": np.asarray(wavelength, dtype=float),
+            "lat": (("y", "x"), np.asarray(lat, dtype=float)),
+            "lon": (("y", "x"), np.asarray(lon, dtype=float)),
+        },
+        attrs={
+            "units": "sr-1",
+            "sensor": "PACE_OCI",
+            "granule": granule,
+            "source_file": granule,
+            "processing_version": version,
+            "time_coverage_start": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time_coverage_end": end.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "flags_applied": "LAND",
+            "bbox": np.array([-83.5, 41.3, -82.45, 42.2]),
+        },
+    )
+
+
+def write_test_chip(path: Path, *args: object, **kwargs: object) -> Path:
+    """Write :func:`chip_dataset` (same arguments) to ``path`` and return the path."""
+    return write_netcdf(chip_dataset(*args, **kwargs), path)  # type: ignore[arg-type]
+
+
+def grid_lat_lon(ny: int, nx: int, *, lat0: float = 41.5, lon0: float = -83.2, step: float = 0.01):
+    """2-D (ny, nx) latitude and longitude arrays of a regular grid (deg)."""
+    return np.meshgrid(lat0 + step * np.arange(ny), lon0 + step * np.arange(nx), indexing="ij")

@@ -16,7 +16,7 @@ from spectm.data_files import data_path
 from spectm.io.pace_l2 import make_chip
 from spectm.matchup import match_samples
 from spectm.sources.glerl import bundled_glerl_files, harmonise_samples
-from spectm.sources.pace_demo import write_demo_granule
+from spectm.sources.pace.replay import write_demo_granule
 from spectm.tables import find_rrs_columns
 
 GRANULES = (

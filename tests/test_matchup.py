@@ -10,10 +10,10 @@ import pytest
 import xarray as xr
 from pyproj import Geod
 
+from spectm.io.chips import ChipHeader, ChipPixels, load_chip_pixels
 from spectm.matchup import (
     REASONS,
     chord_radius,
-    load_chip_pixels,
     match_samples,
     unit_vectors,
     window_stats,
@@ -170,11 +170,9 @@ def test_tree_counts_equal_brute_force_geodesic():
 
 
 def _pixels(plat: np.ndarray, plon: np.ndarray):
-    from spectm.matchup import ChipHeader, ChipPixels
-
     rrs = np.tile(0.005 + 0.001 * np.arange(WL.size), (plat.size, 1)).astype(np.float32)
-    head = ChipHeader(Path("mem"), "g", "3.0", T0, WL)
-    return ChipPixels(head, plat, plon, rrs, np.ones(plat.size, bool))
+    head = ChipHeader(Path("mem"), "g", "3.0", T0, T0, WL)
+    return ChipPixels(head, (1, plat.size), plat, plon, rrs, np.ones(plat.size, bool))
 
 
 def test_outside_swath_all_flagged_too_few_valid_and_heterogeneous(tmp_path):

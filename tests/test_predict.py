@@ -6,17 +6,20 @@ import pytest
 import xarray as xr
 
 from spectm._io import write_netcdf, write_parquet
+from spectm.io.corpus import write_corpus
+from spectm.model.pretrained import load_deployable
 from spectm.predict import (
     OUTPUT_COLUMNS,
-    cli_predict,
-    load_deployable,
     predict_chip,
+    predict_file,
     predict_spectra,
 )
 from spectm.spectral.bands import pace_oci_rrs_wavelengths
 from spectm.tables import rrs_columns
-from spectm.train import PretrainConfig, build_corpus, pretrain, write_corpus
-from spectm.train.finetune import train_deployable
+from spectm.train.corpus import build_corpus
+from spectm.train.deploy import train_deployable
+from spectm.train.pretrain import PretrainConfig, pretrain
+from tests.conftest import chip_dataset as contract_chip
 
 NATIVE = pace_oci_rrs_wavelengths()
 
@@ -36,14 +39,7 @@ def synth(latent: np.ndarray, wl: np.ndarray) -> np.ndarray:
 def chip_dataset(rng, day: int, ny: int = 7, nx: int = 9) -> xr.Dataset:
     rrs = synth(rng.uniform(0, 1, (ny * nx, 2)), NATIVE).reshape(ny, nx, -1).astype(np.float32)
     lat, lon = np.meshgrid(41.5 + 0.01 * np.arange(ny), -83.2 + 0.01 * np.arange(nx), indexing="ij")
-    return xr.Dataset(
-        {"Rrs": (("y", "x", "wavelength"), rrs, {"units": "sr-1"})},
-        coords={"wavelength": NATIVE, "lat": (("y", "x"), lat), "lon": (("y", "x"), lon)},
-        attrs={
-            "granule": f"PACE_OCI.202408{day:02d}T181500.L2.OC_AOP.V3_0.nc",
-            "time_coverage_start": f"2024-08-{day:02d}T18:15:00.000Z",
-        },
-    )
+    return contract_chip(rrs, lat, lon, NATIVE, pd.Timestamp(f"2024-08-{day:02d}T18:15:00Z"))
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +86,7 @@ def spectra_table(wl: np.ndarray, n: int = 6, seed: int = 3) -> pd.DataFrame:
 def test_cli_predict_csv_columns_and_intervals(model_path, tmp_path):
     src = spectra_table(NATIVE)
     src.to_csv(tmp_path / "in.csv", index=False)
-    out = pd.read_csv(cli_predict(model_path, tmp_path / "in.csv", tmp_path / "out.csv"))
+    out = pd.read_csv(predict_file(model_path, tmp_path / "in.csv", tmp_path / "out.csv"))
     assert list(out.columns) == ["sample_id", "station", *OUTPUT_COLUMNS]
     assert list(out["sample_id"]) == list(src["sample_id"])
     values = out[list(OUTPUT_COLUMNS)].to_numpy()
@@ -104,7 +100,7 @@ def test_cli_predict_csv_columns_and_intervals(model_path, tmp_path):
     np.testing.assert_allclose(np.log10(ratio), dep.halfwidth_log10, rtol=1e-9)
     # Parquet in, same answer
     write_parquet(src, tmp_path / "in.parquet")
-    again = pd.read_csv(cli_predict(model_path, tmp_path / "in.parquet", tmp_path / "o2.csv"))
+    again = pd.read_csv(predict_file(model_path, tmp_path / "in.parquet", tmp_path / "o2.csv"))
     pd.testing.assert_frame_equal(again, out)
 
 
@@ -123,7 +119,7 @@ def test_grid_not_covered_is_a_clear_error(model_path, tmp_path):
         predict_spectra(model_path, spectra_table(gap))
     spectra_table(NATIVE).drop(columns=rrs_columns(NATIVE)).to_csv(tmp_path / "no.csv")
     with pytest.raises(ValueError, match=r"no\.csv.*Rrs_<nm>"):
-        cli_predict(model_path, tmp_path / "no.csv", tmp_path / "o.csv")
+        predict_file(model_path, tmp_path / "no.csv", tmp_path / "o.csv")
     pretrained = next(model_path.parent.parent.glob("pre/model.pt"))
     with pytest.raises(ValueError, match="not a deployable"):
         predict_spectra(pretrained, spectra_table(NATIVE))

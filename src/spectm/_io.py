@@ -16,6 +16,9 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+PathLike = str | os.PathLike[str]
+"""A file path as accepted by every reader and writer."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:

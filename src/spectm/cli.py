@@ -32,9 +32,9 @@ def _cmd_samples(a: argparse.Namespace) -> None:
 
 
 def _cmd_pace_search(a: argparse.Namespace) -> None:
-    from spectm.sources.pace_workflow import search_manifest
+    from spectm.sources.pace import write_granule_manifest
 
-    search_manifest(
+    write_granule_manifest(
         a.out,
         source=a.source,
         short_name=a.short_name,
@@ -48,7 +48,7 @@ def _cmd_pace_search(a: argparse.Namespace) -> None:
 
 
 def _cmd_pace_granule(a: argparse.Namespace) -> None:
-    from spectm.sources.pace_workflow import fetch_granule
+    from spectm.sources.pace import fetch_granule
 
     fetch_granule(a.manifest, a.granule, a.out, source=a.source, retries=a.retries)
 
@@ -68,9 +68,9 @@ def _cmd_quicklook(a: argparse.Namespace) -> None:
 
 
 def _cmd_resample(a: argparse.Namespace) -> None:
-    from spectm.spectral.resample import cli_resample
+    from spectm.spectral.resample import write_resampled_table
 
-    cov = cli_resample(
+    cov = write_resampled_table(
         a.input,
         a.out,
         target=a.target,
@@ -93,9 +93,9 @@ def _cmd_indices(a: argparse.Namespace) -> None:
 
 
 def _cmd_predict(a: argparse.Namespace) -> None:
-    from spectm.predict import cli_predict
+    from spectm.predict import predict_file
 
-    cli_predict(a.checkpoint, a.spectra, a.out, device=a.device)
+    predict_file(a.checkpoint, a.spectra, a.out, device=a.device)
 
 
 def _cmd_pretrain(a: argparse.Namespace) -> None:

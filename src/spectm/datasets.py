@@ -28,18 +28,16 @@ sample has no DL). Labels ≤ 0 and missing labels are dropped; the counts are l
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from spectm._io import write_parquet
+from spectm._io import PathLike, write_parquet
 from spectm.data_files import data_path
 from spectm.pairs import labelled_pairs
 from spectm.tables import find_rrs_columns
 
-PathLike = str | os.PathLike[str]
 log = logging.getLogger(__name__)
 
 HORIZONS: tuple[str, ...] = ("current_week", "8day_ahead")

@@ -27,22 +27,18 @@ the smallest ``|dt|``, then the smallest ``dist_km``, then the granule name; the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy.spatial import cKDTree
 
-from spectm._io import write_parquet
+from spectm._io import PathLike, write_parquet
 from spectm.geo import geodesic_km
+from spectm.io.chips import ChipPixels, load_chip_pixels, read_chip_headers
 from spectm.tables import rrs_columns
-
-PathLike = str | os.PathLike[str]
 
 #: Lower bound on the WGS84 radius of curvature (meridional, at the equator: 6335.44 km). A chord
 #: computed with it on the unit sphere of geodetic coordinates bounds every geodesic of that
@@ -121,134 +117,6 @@ def chord_radius(radius_km: float) -> float:
     """Unit-sphere chord that contains every point within ``radius_km`` geodesic (km)."""
     angle = min(radius_km / _R_MIN_KM, np.pi)
     return float(2.0 * np.sin(angle / 2.0) * (1.0 + 1e-9))
-
-
-# --------------------------------------------------------------------------- chips
-
-
-@dataclass(frozen=True)
-class ChipHeader:
-    """Metadata of one chip: granule name, processing version, centre time, wavelengths (nm)."""
-
-    path: Path
-    granule: str
-    processing_version: str
-    time_utc: pd.Timestamp
-    wavelength: np.ndarray
-
-
-@dataclass(frozen=True)
-class ChipPixels:
-    """All pixels of one chip, flattened.
-
-    Attributes:
-        header: The chip's metadata.
-        lat: Pixel latitudes (deg), shape ``(n_pixels,)``; defined for flagged pixels too.
-        lon: Pixel longitudes (deg), shape ``(n_pixels,)``.
-        rrs: Rrs (sr-1), shape ``(n_pixels, n_bands)``, NaN where flagged or invalid.
-        valid: Pixels whose Rrs is finite in every band, shape ``(n_pixels,)``.
-
-    """
-
-    header: ChipHeader
-    lat: np.ndarray
-    lon: np.ndarray
-    rrs: np.ndarray
-    valid: np.ndarray
-
-
-def _utc_attr(ds: xr.Dataset, path: Path, name: str) -> pd.Timestamp:
-    if name not in ds.attrs:
-        raise ValueError(f"{path}: chip attribute '{name}' is missing")
-    try:
-        ts = pd.Timestamp(str(ds.attrs[name]))
-    except ValueError as err:
-        raise ValueError(
-            f"{path}: attribute '{name}'={ds.attrs[name]!r} is not an ISO time"
-        ) from err
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _header(ds: xr.Dataset, path: Path) -> ChipHeader:
-    for name in ("granule", "processing_version"):
-        if name not in ds.attrs:
-            raise ValueError(f"{path}: chip attribute '{name}' is missing")
-    for name in ("Rrs", "lat", "lon", "wavelength"):
-        if name not in ds.variables:
-            raise ValueError(f"{path}: chip has no variable/coordinate '{name}'")
-    start = _utc_attr(ds, path, "time_coverage_start")
-    end = _utc_attr(ds, path, "time_coverage_end")
-    if end < start:
-        raise ValueError(f"{path}: time_coverage_end {end} is before time_coverage_start {start}")
-    return ChipHeader(
-        path=path,
-        granule=str(ds.attrs["granule"]),
-        processing_version=str(ds.attrs["processing_version"]),
-        time_utc=(start + (end - start) / 2).as_unit("ns"),
-        wavelength=np.asarray(ds["wavelength"].values, dtype=float),
-    )
-
-
-def read_chip_header(path: PathLike) -> ChipHeader:
-    """Read a chip's metadata without loading pixels.
-
-    The chip time is the midpoint of ``time_coverage_start`` and ``time_coverage_end`` (UTC).
-
-    Raises:
-        ValueError: naming the file and the missing or malformed attribute/variable.
-
-    """
-    p = Path(path)
-    with xr.open_dataset(p, engine="h5netcdf") as ds:
-        return _header(ds, p)
-
-
-def load_chip_pixels(path: PathLike) -> ChipPixels:
-    """Load a chip's pixels (flattened ``y``-major) for matchups and pairs.
-
-    Raises:
-        ValueError: naming the file when the chip does not follow the chip contract.
-
-    """
-    p = Path(path)
-    with xr.open_dataset(p, engine="h5netcdf") as ds:
-        header = _header(ds, p)
-        rrs_da = ds["Rrs"]
-        if set(rrs_da.dims) != {"y", "x", "wavelength"}:
-            raise ValueError(f"{p}: Rrs dims are {rrs_da.dims}, expected (y, x, wavelength)")
-        rrs3 = rrs_da.transpose("y", "x", "wavelength").values.astype(np.float32, copy=False)
-        lat = ds["lat"].transpose("y", "x").values.astype(float).ravel()
-        lon = ds["lon"].transpose("y", "x").values.astype(float).ravel()
-    rrs = rrs3.reshape(-1, rrs3.shape[-1])
-    if lat.size != rrs.shape[0]:
-        raise ValueError(f"{p}: lat/lon have {lat.size} pixels but Rrs has {rrs.shape[0]}")
-    if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
-        raise ValueError(f"{p}: lat/lon must be defined for every pixel (found NaN)")
-    valid = np.asarray(np.isfinite(rrs).all(axis=1), dtype=bool)
-    return ChipPixels(header=header, lat=lat, lon=lon, rrs=rrs, valid=valid)
-
-
-def read_chip_headers(chip_paths: Sequence[PathLike]) -> list[ChipHeader]:
-    """Headers of all chips, sorted by time; checks unique granules and identical wavelengths.
-
-    Raises:
-        ValueError: naming the chip whose granule repeats or whose wavelengths differ.
-
-    """
-    headers = sorted(
-        (read_chip_header(p) for p in chip_paths), key=lambda h: (h.time_utc, h.granule)
-    )
-    seen: dict[str, Path] = {}
-    for h in headers:
-        if h.granule in seen:
-            raise ValueError(f"granule {h.granule} appears twice: {seen[h.granule]} and {h.path}")
-        seen[h.granule] = h.path
-        ref = headers[0]
-        if h.wavelength.shape != ref.wavelength.shape or not np.allclose(
-            h.wavelength, ref.wavelength
-        ):
-            raise ValueError(f"{h.path}: wavelengths differ from those of {ref.path}")
-    return headers
 
 
 # --------------------------------------------------------------------------- window statistics

@@ -9,7 +9,6 @@ or future pixel is always strictly after ``t``.
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -18,19 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from spectm._io import write_parquet
+from spectm._io import PathLike, write_parquet
 from spectm.geo import geodesic_km
-from spectm.matchup import (
-    ChipHeader,
-    ChipPixels,
-    chord_radius,
-    load_chip_pixels,
-    read_chip_headers,
-    unit_vectors,
-)
+from spectm.io.chips import ChipHeader, ChipPixels, load_chip_pixels, read_chip_headers
+from spectm.matchup import chord_radius, unit_vectors
 from spectm.tables import find_rrs_columns, rrs_columns
-
-PathLike = str | os.PathLike[str]
 
 #: Spectrum-table columns carried into labelled pairs when present.
 _CARRY = ("granule", "lat", "lon", "stress_test")

@@ -5,6 +5,7 @@ import sys
 import pandas as pd
 
 sys.path.insert(0, f"{workflow.basedir}/src")
+from spectm.io.pace_l2 import L2_AOP_STEM_PATTERN
 from spectm.sources.glerl import NCEI_FILES, bundled_glerl_files
 
 
@@ -16,7 +17,7 @@ os.environ.update(
 
 
 wildcard_constraints:
-    granule=r"PACE_OCI\.[0-9T]+\.L2\.OC_AOP\.V[0-9_]+(\.NRT)?",
+    granule=L2_AOP_STEM_PATTERN,
 
 
 def glerl_inputs(wildcards):

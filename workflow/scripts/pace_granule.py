@@ -1,7 +1,7 @@
 """Rule `pace_granule`: download one granule (earthdata) or write its replay file (demo)."""
 
 from spectm.logs import configure_logging
-from spectm.sources.pace_workflow import fetch_granule
+from spectm.sources.pace import fetch_granule
 
 configure_logging(snakemake.log[0])
 p = snakemake.params

@@ -1,11 +1,11 @@
 """Checkpoint `pace_search`: write the granule manifest (earthdata search or the demo list)."""
 
 from spectm.logs import configure_logging
-from spectm.sources.pace_workflow import search_manifest
+from spectm.sources.pace import write_granule_manifest
 
 configure_logging(snakemake.log[0])
 p = snakemake.params
-search_manifest(
+write_granule_manifest(
     snakemake.output.manifest,
     source=p.source,
     short_name=p.short_name,

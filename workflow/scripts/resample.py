@@ -1,11 +1,11 @@
 """Rule `resample_matchups`: matched PACE spectra -> Sentinel-2 L2A bands + per-band coverage."""
 
 from spectm.logs import configure_logging
-from spectm.spectral.resample import cli_resample
+from spectm.spectral.resample import write_resampled_table
 
 configure_logging(snakemake.log[0])
 p = snakemake.params
-cli_resample(
+write_resampled_table(
     snakemake.input.matchups,
     snakemake.output.table,
     target=p.target,

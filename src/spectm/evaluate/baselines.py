@@ -29,7 +29,6 @@ cross-validated: the middle value of each grid list is used and the interval is 
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections import Counter
@@ -54,28 +53,15 @@ from threadpoolctl import threadpool_limits
 
 from spectm.evaluate.conformal import conformal_halfwidth
 from spectm.evaluate.features import build_features, feature_transformer, model_width
-from spectm.evaluate.splits import date_grouped_splits, date_groups, subsample_fraction
-
-PREDICTION_COLUMNS = (
-    "dataset",
-    "method",
-    "horizon",
-    "feature_set",
-    "fraction",
-    "seed",
-    "fold",
-    "row_id",
-    "date",
-    "y_true_log10",
-    "y_pred_log10",
-    "pi_lo_log10",
-    "pi_hi_log10",
-    "abs_dt_hours",
-    "config",
+from spectm.evaluate.protocol import (
+    LabelledGroup,
+    check_fractions,
+    concat_predictions,
+    labelled_groups,
+    outer_cells,
+    prediction_frame,
 )
-"""Columns of the predictions table (shared with the SpecTM fine-tuning)."""
 
-REQUIRED_COLUMNS = ("row_id", "dataset", "horizon", "time_utc", "log10_microcystin")
 GRIDS = ("demo", "full")
 SCORING = "neg_mean_squared_error"
 
@@ -403,32 +389,10 @@ def _clean(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check_labelled(df: pd.DataFrame) -> None:
-    """Refuse a labelled table that cannot be split and scored (shared with the fine-tuning).
-
-    Raises:
-        ValueError: on a missing required column, a non-finite target, or a duplicate ``row_id``
-            within a dataset x horizon.
-    """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"labelled table lacks required column(s) {missing}")
-    bad = ~np.isfinite(df["log10_microcystin"].to_numpy(dtype=float))
-    if bad.any():
-        raise ValueError(
-            f"column 'log10_microcystin' is NaN/infinite for row_id {df.row_id[bad][:5].tolist()}"
-        )
-    dup = df.duplicated(["dataset", "horizon", "row_id"])
-    if dup.any():
-        raise ValueError(
-            f"duplicate row_id within dataset x horizon: {df.row_id[dup][:5].tolist()}"
-        )
-
-
 def _run_task(
     x: np.ndarray,
     feature_names: list[str],
-    meta: pd.DataFrame,
+    group: LabelledGroup,
     *,
     algorithm: str,
     feature_set: str,
@@ -440,65 +404,42 @@ def _run_task(
     alpha: float,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """All outer folds x fractions of one (dataset, horizon, feature set, algorithm, seed)."""
-    y = meta["log10_microcystin"].to_numpy(dtype=float)
-    dates = meta["date"].to_numpy()
+    y, dates = group.y, group.dates
     counts: dict[str, Any] = {"cells": 0, "fits": 0, "points": 0, "no_inner_cv": 0}
     caught: Counter[str] = Counter()
     frames = []
-    splits = date_grouped_splits(dates, n_splits=n_splits, seed=seed)
-    for fold, (train_idx, test_idx) in enumerate(splits):
-        for fraction in fractions:
-            tr = subsample_fraction(train_idx, fraction=fraction, seed=seed)
-            cell = fit_cell(
-                x[tr],
-                y[tr],
-                dates[tr],
-                algorithm=algorithm,
-                feature_names=feature_names,
-                grid=grid,
-                inner_splits=inner_splits,
-                seed=seed,
-                alpha=alpha,
+    for cell in outer_cells(dates, seeds=[seed], fractions=fractions, n_splits=n_splits):
+        tr = cell.train
+        fit = fit_cell(
+            x[tr],
+            y[tr],
+            dates[tr],
+            algorithm=algorithm,
+            feature_names=feature_names,
+            grid=grid,
+            inner_splits=inner_splits,
+            seed=seed,
+            alpha=alpha,
+        )
+        with threadpool_limits(limits=1):
+            pred = np.ravel(fit.model.predict(x[cell.test]))
+        counts["cells"] += 1
+        counts["fits"] += fit.n_fits
+        counts["points"] += fit.n_points
+        counts["no_inner_cv"] += int(not fit.inner_splits)
+        caught.update(fit.warnings)
+        config = {**fit.best_params, "inner_folds": len(fit.inner_splits), "n_train": tr.size}
+        frames.append(
+            prediction_frame(
+                group,
+                cell,
+                pred,
+                fit.halfwidth,
+                method=algorithm,
+                feature_set=feature_set,
+                config=config,
             )
-            with threadpool_limits(limits=1):
-                pred = np.ravel(cell.model.predict(x[test_idx]))
-            if not np.isfinite(pred).all():
-                raise FloatingPointError(
-                    f"baseline {algorithm} on {feature_set} (seed {seed}, fold {fold}, fraction "
-                    f"{fraction}, config {cell.best_params}) predicted non-finite values"
-                )
-            counts["cells"] += 1
-            counts["fits"] += cell.n_fits
-            counts["points"] += cell.n_points
-            counts["no_inner_cv"] += int(not cell.inner_splits)
-            caught.update(cell.warnings)
-            config = json.dumps(
-                {**cell.best_params, "inner_folds": len(cell.inner_splits), "n_train": tr.size},
-                sort_keys=True,
-                default=str,
-            )
-            test = meta.iloc[test_idx]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "dataset": test["dataset"].to_numpy(),
-                        "method": algorithm,
-                        "horizon": test["horizon"].to_numpy(),
-                        "feature_set": feature_set,
-                        "fraction": float(fraction),
-                        "seed": int(seed),
-                        "fold": fold,
-                        "row_id": test["row_id"].to_numpy(),
-                        "date": test["date"].to_numpy(),
-                        "y_true_log10": y[test_idx],
-                        "y_pred_log10": pred,
-                        "pi_lo_log10": pred - cell.halfwidth,
-                        "pi_hi_log10": pred + cell.halfwidth,
-                        "abs_dt_hours": test["abs_dt_hours"].to_numpy(dtype=float),
-                        "config": config,
-                    }
-                )
-            )
+        )
     counts["warnings"] = dict(caught)
     return pd.concat(frames, ignore_index=True), counts
 
@@ -546,42 +487,24 @@ def run_baseline_grid(
         ``n_cells``, ``n_fits`` (pipeline fits actually run), timings and settings.
     """
     _check_grid(grid)
-    check_labelled(df)
     for a in algorithms:
         _algorithm(a)
-    for f in fractions:
-        if not 0 < f <= 1:
-            raise ValueError(f"label fraction must be in (0, 1], got {f}")
+    check_fractions(fractions)
     t0 = time.perf_counter()
     tasks = []
     n_rows: dict[str, int] = {}
-    for (dataset, horizon), sub in df.groupby(["dataset", "horizon"], sort=True):
-        sub = sub.reset_index(drop=True)
-        meta = pd.DataFrame(
-            {
-                "row_id": sub["row_id"].to_numpy(),
-                "dataset": sub["dataset"].to_numpy(),
-                "horizon": sub["horizon"].to_numpy(),
-                "date": date_groups(sub["time_utc"]),
-                "log10_microcystin": sub["log10_microcystin"].to_numpy(dtype=float),
-                "abs_dt_hours": (
-                    sub["dt_hours"].abs().to_numpy(dtype=float)
-                    if "dt_hours" in sub.columns
-                    else np.full(len(sub), np.nan)
-                ),
-            }
-        )
-        n_rows[f"{dataset}/{horizon}"] = len(sub)
+    for group in labelled_groups(df):
+        n_rows[group.key] = len(group.table)
         for fs in feature_sets:
-            x, names = build_features(sub, fs)
+            x, names = build_features(group.table, fs)
             for algo in algorithms:
                 for seed in seeds:
-                    tasks.append((x, names, meta, algo, fs, int(seed)))
+                    tasks.append((x, names, group, algo, fs, int(seed)))
     results = Parallel(n_jobs=n_jobs, verbose=verbose)(
         delayed(_run_task)(
             x,
             names,
-            meta,
+            group,
             algorithm=algo,
             feature_set=fs,
             seed=seed,
@@ -591,17 +514,13 @@ def run_baseline_grid(
             grid=grid,
             alpha=alpha,
         )
-        for x, names, meta, algo, fs, seed in tasks
+        for x, names, group, algo, fs, seed in tasks
     )
     frames = [r[0] for r in results]
     caught: Counter[str] = Counter()
     for r in results:
         caught.update(r[1]["warnings"])
-    predictions = (
-        pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)]
-        if frames
-        else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-    )
+    predictions = concat_predictions(frames)
     info: dict[str, Any] = {
         "grid": grid,
         "algorithms": list(algorithms),

@@ -18,10 +18,10 @@ from matplotlib.figure import Figure
 from scipy.interpolate import CubicSpline
 
 from spectm._io import atomic_path, write_csv
+from spectm.io.corpus import read_corpus
 from spectm.model.masking import window_mask
+from spectm.model.pretrained import load_pretrained, reconstruct
 from spectm.tables import find_rrs_columns
-from spectm.train.checkpoint import load_pretrained, reconstruct
-from spectm.train.corpus import read_corpus
 
 
 def spline_fill(spectra: np.ndarray, wavelengths_nm: np.ndarray, hidden: np.ndarray) -> np.ndarray:
@@ -165,12 +165,12 @@ def evaluate_reconstruction(
     if rows.empty:
         raise ValueError(f"corpus {corpus_path}: no row with split == {split!r}")
     cols, wl = find_rrs_columns(rows)
-    if not np.allclose(wl, meta["wavelengths_nm"]):
+    if not np.allclose(wl, meta.wavelengths_nm):
         raise ValueError(f"corpus {corpus_path} grid differs from the grid of model {model_path}")
     if max_spectra is not None and len(rows) > max_spectra:
         rows = rows.iloc[np.sort(np.random.default_rng(seed).permutation(len(rows))[:max_spectra])]
     truth = rows[cols].to_numpy(dtype=float)  # (n, n_bands) sr-1
-    windows = [list(w) for w in meta["mask_windows_nm"]]
+    windows = [list(w) for w in meta.mask_windows_nm]
     hidden = window_mask(wl, windows)  # (n_bands,)
     preds = {
         "model": reconstruct(model, meta, truth, hidden)[:, hidden],  # (n, n_hidden)
@@ -178,7 +178,7 @@ def evaluate_reconstruction(
     }
     table = reconstruction_table(truth[:, hidden], preds, wl[hidden], windows)
     table["split"] = split
-    table["model_mask_strategy"] = meta["mask_strategy"]
+    table["model_mask_strategy"] = meta.mask_strategy
     _plot(Path(figure_path), wl, hidden, truth, preds, windows, table)
     if table_path is not None:
         write_csv(table, table_path)

@@ -13,11 +13,16 @@ A chip holds
   NaN) and ``bbox`` (lon_min, lat_min, lon_max, lat_max; degrees).
 
 Other variables and coordinates (``line``/``pixel`` indices in the granule) may be present.
+
+This module is the one place that reads chips: :func:`read_chip_file` (the whole dataset, checked
+against the contract), :func:`read_chip_header` / :func:`read_chip_headers` (metadata only) and
+:func:`load_chip_pixels` (flat pixel arrays for matchups, pairs, the corpus and maps).
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from spectm._io import write_netcdf
+from spectm._io import PathLike, write_netcdf
 
 REQUIRED_ATTRS: tuple[str, ...] = (
     "units",
@@ -38,8 +43,6 @@ REQUIRED_ATTRS: tuple[str, ...] = (
     "flags_applied",
     "bbox",
 )
-
-PathLike = str | os.PathLike[str]
 
 
 class ChipContractError(ValueError):
@@ -161,3 +164,164 @@ def read_chip_file(path: PathLike) -> xr.Dataset:
     except (OSError, ValueError) as err:
         raise ChipContractError(f"{p}: not a readable NetCDF-4 chip: {err}") from err
     return validate_chip(chip, name=str(p))
+
+
+# --------------------------------------------------------------------------- pixel reader
+
+
+@dataclass(frozen=True)
+class ChipHeader:
+    """Metadata of one chip.
+
+    Attributes:
+        path: The chip file.
+        granule: Source granule file name.
+        processing_version: L2 processing version (e.g. ``"3.0"``).
+        time_start: ``time_coverage_start`` (UTC).
+        time_utc: The chip time: midpoint of ``time_coverage_start`` and ``time_coverage_end``.
+        wavelength: Band centres (nm), shape (n_bands,).
+        attrs: All global attributes.
+
+    """
+
+    path: Path
+    granule: str
+    processing_version: str
+    time_start: pd.Timestamp
+    time_utc: pd.Timestamp
+    wavelength: np.ndarray
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ChipPixels:
+    """All pixels of one chip, flattened ``y``-major.
+
+    Attributes:
+        header: The chip's metadata.
+        shape: ``(ny, nx)`` of the chip.
+        lat: Pixel latitudes (deg), shape ``(n_pixels,)``; defined for flagged pixels too.
+        lon: Pixel longitudes (deg), shape ``(n_pixels,)``.
+        rrs: Rrs (sr-1) float32, shape ``(n_pixels, n_bands)``, NaN where flagged or invalid.
+        valid: Pixels whose Rrs is finite in every band, shape ``(n_pixels,)``.
+
+    """
+
+    header: ChipHeader
+    shape: tuple[int, int]
+    lat: np.ndarray
+    lon: np.ndarray
+    rrs: np.ndarray
+    valid: np.ndarray
+
+
+def _utc_attr(ds: xr.Dataset, path: Path, name: str) -> pd.Timestamp:
+    if name not in ds.attrs:
+        raise ValueError(f"{path}: chip attribute '{name}' is missing")
+    try:
+        ts = pd.Timestamp(str(ds.attrs[name]))
+    except ValueError as err:
+        raise ValueError(
+            f"{path}: attribute '{name}'={ds.attrs[name]!r} is not an ISO time"
+        ) from err
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _header(ds: xr.Dataset, path: Path) -> ChipHeader:
+    for name in ("granule", "processing_version"):
+        if name not in ds.attrs:
+            raise ValueError(f"{path}: chip attribute '{name}' is missing")
+    for name in ("Rrs", "lat", "lon", "wavelength"):
+        if name not in ds.variables:
+            raise ValueError(f"{path}: chip has no variable/coordinate '{name}'")
+    start = _utc_attr(ds, path, "time_coverage_start")
+    end = _utc_attr(ds, path, "time_coverage_end")
+    if end < start:
+        raise ValueError(f"{path}: time_coverage_end {end} is before time_coverage_start {start}")
+    return ChipHeader(
+        path=path,
+        granule=str(ds.attrs["granule"]),
+        processing_version=str(ds.attrs["processing_version"]),
+        time_start=start,
+        time_utc=(start + (end - start) / 2).as_unit("ns"),
+        wavelength=np.asarray(ds["wavelength"].values, dtype=float),
+        attrs=dict(ds.attrs),
+    )
+
+
+def _open(path: PathLike) -> tuple[Path, xr.Dataset]:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"chip not found: {p}")
+    try:
+        return p, xr.open_dataset(p, engine="h5netcdf")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{p}: not a readable NetCDF-4 chip: {err}") from err
+
+
+def read_chip_header(path: PathLike) -> ChipHeader:
+    """Read a chip's metadata without loading pixels.
+
+    The chip time is the midpoint of ``time_coverage_start`` and ``time_coverage_end`` (UTC).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: naming the file and the missing or malformed attribute/variable.
+
+    """
+    p, ds = _open(path)
+    with ds:
+        return _header(ds, p)
+
+
+def load_chip_pixels(path: PathLike) -> ChipPixels:
+    """Load a chip's pixels, flattened ``y``-major.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: naming the file when the chip does not follow the chip contract.
+
+    """
+    p, ds = _open(path)
+    with ds:
+        header = _header(ds, p)
+        rrs_da = ds["Rrs"]
+        if set(rrs_da.dims) != {"y", "x", "wavelength"}:
+            raise ValueError(f"{p}: Rrs dims are {rrs_da.dims}, expected (y, x, wavelength)")
+        for name in ("lat", "lon"):
+            if set(ds[name].dims) != {"y", "x"}:
+                raise ValueError(f"{p}: {name} dims are {ds[name].dims}, expected (y, x)")
+        rrs3 = rrs_da.transpose("y", "x", "wavelength").values.astype(np.float32, copy=False)
+        lat = ds["lat"].transpose("y", "x").values.astype(float).ravel()
+        lon = ds["lon"].transpose("y", "x").values.astype(float).ravel()
+    rrs = rrs3.reshape(-1, rrs3.shape[-1])
+    if lat.size != rrs.shape[0]:
+        raise ValueError(f"{p}: lat/lon have {lat.size} pixels but Rrs has {rrs.shape[0]}")
+    if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
+        raise ValueError(f"{p}: lat/lon must be defined for every pixel (found NaN)")
+    valid = np.asarray(np.isfinite(rrs).all(axis=1), dtype=bool)
+    shape = (int(rrs3.shape[0]), int(rrs3.shape[1]))
+    return ChipPixels(header=header, shape=shape, lat=lat, lon=lon, rrs=rrs, valid=valid)
+
+
+def read_chip_headers(chip_paths: Sequence[PathLike]) -> list[ChipHeader]:
+    """Headers of all chips, sorted by time; checks unique granules and identical wavelengths.
+
+    Raises:
+        ValueError: naming the chip whose granule repeats or whose wavelengths differ.
+
+    """
+    headers = sorted(
+        (read_chip_header(p) for p in chip_paths), key=lambda h: (h.time_utc, h.granule)
+    )
+    seen: dict[str, Path] = {}
+    for h in headers:
+        if h.granule in seen:
+            raise ValueError(f"granule {h.granule} appears twice: {seen[h.granule]} and {h.path}")
+        seen[h.granule] = h.path
+        ref = headers[0]
+        if h.wavelength.shape != ref.wavelength.shape or not np.allclose(
+            h.wavelength, ref.wavelength
+        ):
+            raise ValueError(f"{h.path}: wavelengths differ from those of {ref.path}")
+    return headers

@@ -50,8 +50,13 @@ NASA_MATCHUP_EXCLUDE: tuple[str, ...] = (
 )  # fmt: skip
 
 _SPECTRAL_DIMS = ("wavelength_3d", "wavelength")
-#: L2 AOP file names; groups: start time (YYYYMMDDTHHMMSS) and version (``3_0``).
-L2_AOP_NAME_RE = re.compile(r"^PACE_OCI\.(\d{8}T\d{6})\.L2\.OC_AOP\.V(\d+(?:_\d+)*)(?:\.NRT)?\.nc$")
+#: L2 AOP granule name without ``.nc``, e.g. ``PACE_OCI.20240929T185124.L2.OC_AOP.V3_1`` (and
+#: ``….V3_1.NRT`` in the near-real-time collection); unanchored, for building other patterns
+#: (the Snakemake ``granule`` wildcard). Groups: start time (YYYYMMDDTHHMMSS), version (``3_1``).
+L2_AOP_STEM_PATTERN = r"PACE_OCI\.(\d{8}T\d{6})\.L2\.OC_AOP\.V(\d+(?:_\d+)*)(?:\.NRT)?"
+#: L2 AOP file names (the stem plus ``.nc``); groups: start time (YYYYMMDDTHHMMSS) and version.
+L2_AOP_NAME_RE = re.compile(rf"^{L2_AOP_STEM_PATTERN}\.nc$")
+_L2_AOP_NAME_OR_STEM_RE = re.compile(rf"^{L2_AOP_STEM_PATTERN}(?:\.nc)?$")
 
 PathLike = str | os.PathLike[str]
 
@@ -110,15 +115,22 @@ def flagged(flags: ArrayLike, bits: int) -> NDArray[np.bool_]:
 # --------------------------------------------------------------------------- reading
 
 
-def granule_time_from_name(name: str) -> pd.Timestamp:
-    """Start time (UTC) encoded in an L2 AOP file name.
+def granule_time(name: str | os.PathLike[str]) -> pd.Timestamp:
+    """Start time (UTC) encoded in an L2 AOP granule name.
+
+    Args:
+        name: File name or path (``PACE_OCI.20240929T185124.L2.OC_AOP.V3_1.nc``) or its stem
+            without ``.nc`` (the Snakemake ``granule`` wildcard).
+
+    Returns:
+        The start time as a tz-aware UTC timestamp.
 
     Raises:
-        ValueError: if the name does not follow ``PACE_OCI.YYYYMMDDTHHMMSS.L2.OC_AOP.V*.nc``.
+        ValueError: if the name does not follow ``PACE_OCI.YYYYMMDDTHHMMSS.L2.OC_AOP.V*[.nc]``.
     """
-    m = L2_AOP_NAME_RE.match(Path(name).name)
+    m = _L2_AOP_NAME_OR_STEM_RE.match(Path(name).name)
     if m is None:
-        raise ValueError(f"not a PACE OCI L2 AOP file name: {name!r}")
+        raise ValueError(f"not a PACE OCI L2 AOP file name: {str(name)!r}")
     return pd.Timestamp(m.group(1)).tz_localize("UTC")
 
 

@@ -1,4 +1,4 @@
-"""SpecTM model: encoder, masking strategies, heads and the multi-task loss."""
+"""SpecTM model: encoder, masking strategies, heads, the multi-task loss, devices and artefacts."""
 
 from spectm.model.encoder import PRESETS, SpecTM, SpecTMConfig, count_parameters, preset_config
 from spectm.model.losses import selected_mse, spectm_loss

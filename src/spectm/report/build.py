@@ -243,23 +243,25 @@ def pretraining_section(
     fig_dir: Path,
 ) -> Section:
     """Model size, corpus, loss curves, masked-band reconstruction vs spline."""
-    import torch
+    from spectm.model.pretrained import read_model_meta  # torch only for this section
 
     sec = Section("SpecTM pretraining", "pretraining")
     rows = []
     for m in models:
-        meta = torch.load(m, map_location="cpu", weights_only=True)["meta"]
-        pc = meta["pretrain_config"]
+        meta = read_model_meta(m)
+        run = meta.summary
+        if run is None:
+            raise ValueError(f"{m}: a pretrained model without its run summary")
         rows.append(
             {
-                "strategy": meta["mask_strategy"],
-                "preset": pc["preset"],
-                "parameters": meta["n_parameters"],
-                "grid": f"{meta['grid']} ({len(meta['wavelengths_nm'])} bands)",
-                "epochs": meta["epochs_run"],
-                "steps": meta["final_step"],
-                "best val loss": meta["best_val"],
-                "SSL index targets": ", ".join(meta["index_names"]),
+                "strategy": meta.mask_strategy,
+                "preset": meta.pretrain_config["preset"],
+                "parameters": run.n_parameters,
+                "grid": f"{meta.grid} ({len(meta.wavelengths_nm)} bands)",
+                "epochs": run.epochs_run,
+                "steps": run.final_step,
+                "best val loss": run.best_val,
+                "SSL index targets": ", ".join(meta.index_names),
             }
         )
     sec.table(pd.DataFrame(rows), caption="Pretrained models (one per masking strategy).")

@@ -1,1 +1,6 @@
-"""Data sources: where the inputs come from (NASA Earthdata, HTTP archives, demo writers)."""
+"""Data sources: where the inputs come from.
+
+* :mod:`spectm.sources.glerl` -- NOAA GLERL western Lake Erie samples (bundled or NCEI/GLERL CSVs);
+* :mod:`spectm.sources.pace` -- PACE OCI L2 AOP granules: NASA Earthdata or the offline replay;
+* :mod:`spectm.sources.http` -- HTTP download with retries, size checks and atomic rename.
+"""

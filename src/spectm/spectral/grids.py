@@ -14,6 +14,7 @@ flagged ``gap_filled``.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,10 @@ from spectm.spectral.bands import pace_oci_rrs_wavelengths
 PAPER_GRID_START_NM = 415.0
 PAPER_GRID_STEP_NM = 2.5
 PAPER_GRID_N = 122
+
+MAX_SOURCE_GAP_NM = 30.0
+"""Widest gap between input bands that may be bridged by linear interpolation (nm); PACE's
+589-612 nm gap (25 nm) is bridged (assumption)."""
 
 
 def paper_grid() -> np.ndarray:
@@ -108,3 +113,70 @@ def grid_resampler(
         w[i, lo], w[i, hi] = 1.0 - frac, frac
         gap[i] = span > max_gap_nm
     return GridResampler(src, tgt, w, gap, outside)
+
+
+def covering_resampler(
+    source_nm: np.ndarray,
+    grid_nm: np.ndarray,
+    *,
+    what: str,
+    max_gap_nm: float = MAX_SOURCE_GAP_NM,
+) -> GridResampler:
+    """A linear resampler onto ``grid_nm``, refusing grids the source bands do not cover.
+
+    Args:
+        source_nm: Wavelengths of the input spectra (nm), increasing, shape (n_src,).
+        grid_nm: Model grid (nm), shape (n_grid,).
+        what: Name of the input for the error message (a file or table).
+        max_gap_nm: Grid bands between two source bands further apart than this are not covered.
+
+    Raises:
+        ValueError: naming ``what`` and the uncovered wavelength range(s).
+
+    """
+    src = np.asarray(source_nm, dtype=float)
+    grid = np.asarray(grid_nm, dtype=float)
+    res = grid_resampler(src, grid)
+    gaps = [
+        (lo, hi)
+        for lo, hi in itertools.pairwise(src)
+        if hi - lo > max_gap_nm and ((grid > lo) & (grid < hi)).any()
+    ]
+    if res.outside.any() or gaps:
+        out = grid[res.outside]
+        below, above = out[out < src[0]], out[out > src[-1]]
+        parts = [f"{g[0]:g}-{g[-1]:g} nm" for g in (below, above) if g.size]
+        parts += [f"{lo:g}-{hi:g} nm (gap wider than {max_gap_nm:g} nm)" for lo, hi in gaps]
+        raise ValueError(
+            f"{what}: spectra at {src[0]:g}-{src[-1]:g} nm do not cover the model grid "
+            f"{grid[0]:g}-{grid[-1]:g} nm; missing {', '.join(parts)}"
+        )
+    return res
+
+
+def resample_to_grid(
+    spectra: np.ndarray,
+    source_nm: np.ndarray,
+    grid_nm: np.ndarray,
+    *,
+    what: str,
+    max_gap_nm: float = MAX_SOURCE_GAP_NM,
+) -> np.ndarray:
+    """Linearly resample spectra onto the model grid, refusing grids the input does not cover.
+
+    Args:
+        spectra: Rrs (sr-1), shape (n, n_src); NaN propagates to the grid bands it touches.
+        source_nm: Wavelengths of ``spectra`` (nm), increasing, shape (n_src,).
+        grid_nm: Model grid (nm), shape (n_grid,).
+        what: Name of the input for the error message (a file or table).
+        max_gap_nm: Grid bands between two source bands further apart than this are not covered.
+
+    Returns:
+        Rrs (sr-1) on the grid, float64, shape (n, n_grid).
+
+    Raises:
+        ValueError: naming ``what`` and the uncovered wavelength range(s).
+
+    """
+    res = covering_resampler(source_nm, grid_nm, what=what, max_gap_nm=max_gap_nm)
+    return res(spectra)

@@ -506,7 +506,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def cli_resample(
+def write_resampled_table(
     in_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
     *,

@@ -3,89 +3,24 @@
 Each row is one valid water pixel from a chip, linearly resampled onto the model grid, or one
 pixel of a temporal pixel pair (spectrum at t plus the spectrum of the same place 8 days later).
 
-Corpus table (Parquet, one row per spectrum):
-
-========================  =======================================================================
-``granule``               source granule (for pairs: the granule at t)
-``time_utc``              overpass time, tz-aware UTC
-``lat``, ``lon``          pixel centre (degrees, WGS84)
-``split``                 ``train`` or ``val``; whole overpass dates go to one side
-``source``                ``chip`` or ``pair``
-``Rrs_<nm>``              Rrs (sr-1) on the model grid, float32, all finite
-``future_Rrs_<nm>``       Rrs (sr-1) 8 days later on the same grid; NaN unless ``source == pair``
-========================  =======================================================================
-
-``df.attrs`` (kept in the Parquet file) records the grid name, its wavelengths, the gap-filled
-bands (interpolated across a sensor gap, e.g. PACE's 589-612 nm), counts and the sampling seed.
+The corpus table is defined in :mod:`spectm.io.corpus`.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
-from spectm._io import write_parquet
+from spectm._io import PathLike
 from spectm.evaluate.splits import date_groups
-from spectm.spectral.grids import GridResampler, grid_resampler, model_grid
+from spectm.io.chips import load_chip_pixels
+from spectm.io.corpus import FUTURE_PREFIX, PAIR_COLUMNS
+from spectm.io.pace_l2 import granule_time
+from spectm.spectral.grids import GridResampler, covering_resampler, model_grid
 from spectm.tables import find_rrs_columns, rrs_columns
-
-FUTURE_PREFIX = "future_Rrs_"
-META_COLUMNS = ("granule", "time_utc", "lat", "lon", "split", "source")
-PAIR_COLUMNS = ("granule_t", "granule_t8", "lat", "lon", "lead_hours")
-_GRANULE_TIME_RE = re.compile(r"(\d{8}T\d{6})")
-
-
-@dataclass(frozen=True)
-class _Chip:
-    granule: str
-    time_utc: pd.Timestamp
-    wavelength_nm: np.ndarray  # (n_wl,)
-    rrs: np.ndarray  # (n_pixels, n_wl), sr-1
-    lat: np.ndarray  # (n_pixels,)
-    lon: np.ndarray  # (n_pixels,)
-
-
-def _read_chip(path: Path) -> _Chip:
-    """Read one chip (NetCDF-4, ``Rrs`` dims ``(y, x, wavelength)``) as flat pixel arrays."""
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        if "Rrs" not in ds:
-            raise ValueError(f"chip {path}: no 'Rrs' variable (variables: {list(ds.data_vars)})")
-        rrs = ds["Rrs"]
-        if set(rrs.dims) != {"y", "x", "wavelength"}:
-            raise ValueError(f"chip {path}: Rrs dims {rrs.dims}, expected (y, x, wavelength)")
-        for name in ("lat", "lon"):
-            if name not in ds.coords and name not in ds:
-                raise ValueError(f"chip {path}: missing 2-D coordinate '{name}'")
-        for attr in ("granule", "time_coverage_start"):
-            if attr not in ds.attrs:
-                raise ValueError(f"chip {path}: missing global attribute '{attr}'")
-        wl = np.asarray(ds["wavelength"].values, dtype=float)
-        cube = rrs.transpose("y", "x", "wavelength").values.astype(np.float32)
-        lat = ds["lat"].transpose("y", "x").values.astype(float).ravel()
-        lon = ds["lon"].transpose("y", "x").values.astype(float).ravel()
-        granule = str(ds.attrs["granule"])
-        time = pd.Timestamp(str(ds.attrs["time_coverage_start"]))
-    time = time.tz_localize("UTC") if time.tzinfo is None else time.tz_convert("UTC")
-    return _Chip(granule, time, wl, cube.reshape(-1, wl.size), lat, lon)
-
-
-def _checked_resampler(
-    src_nm: np.ndarray, target_nm: np.ndarray, grid: str, what: str
-) -> GridResampler:
-    res = grid_resampler(src_nm, target_nm)
-    if res.outside.any():
-        raise ValueError(
-            f"{what}: wavelengths {src_nm.min():g}-{src_nm.max():g} nm do not cover the "
-            f"'{grid}' grid ({target_nm.min():g}-{target_nm.max():g} nm)"
-        )
-    return res
 
 
 def _valid_rows(spectra: np.ndarray, res: GridResampler) -> np.ndarray:
@@ -120,19 +55,18 @@ def _sample_chip_pixels(
     n_valid, n_held = 0, 0
     resamplers: dict[tuple[float, ...], GridResampler] = {}
     for k, path in enumerate(paths):
-        chip = _read_chip(path)
-        wl_key = tuple(chip.wavelength_nm)
+        chip = load_chip_pixels(path)
+        wl_key = tuple(chip.header.wavelength)
         if wl_key not in resamplers:
-            resamplers[wl_key] = _checked_resampler(
-                chip.wavelength_nm, target_nm, grid, f"chip {path}"
+            resamplers[wl_key] = covering_resampler(
+                chip.header.wavelength, target_nm, what=f"chip {path} ('{grid}' grid)"
             )
         res = resamplers[wl_key]
         gap |= res.gap_filled
-        ok = _valid_rows(chip.rrs, res) & np.isfinite(chip.lat) & np.isfinite(chip.lon)
-        pix = np.flatnonzero(ok)
+        pix = np.flatnonzero(_valid_rows(chip.rrs, res))
         n_valid += pix.size
-        granules.append(chip.granule)
-        times.setdefault(chip.granule, chip.time_utc)
+        granules.append(chip.header.granule)
+        times.setdefault(chip.header.granule, chip.header.time_start)
         keys.append(rng.random(pix.size))
         spectra.append(res(chip.rrs[pix]).astype(np.float32))
         info.append(np.column_stack([np.full(pix.size, k), pix, chip.lat[pix], chip.lon[pix]]))
@@ -165,17 +99,17 @@ def _granule_time(
 ) -> pd.Timestamp:
     if granule in chip_times:
         return chip_times[granule]
-    m = _GRANULE_TIME_RE.search(granule)
-    if m is None:
+    try:
+        return granule_time(granule)
+    except ValueError as err:
         raise ValueError(
-            f"pixel pairs {path}, row {row}: granule_t {granule!r} is not among the chips and its "
-            "name carries no YYYYMMDDTHHMMSS time"
-        )
-    return pd.Timestamp(m.group(1), tz="UTC")
+            f"pixel pairs {path}, row {row}: granule_t {granule!r} is not among the chips and is "
+            "not a PACE OCI L2 AOP file name"
+        ) from err
 
 
 def _read_pairs(
-    path: Path, target_nm: np.ndarray, grid: str, chip_times: dict[str, pd.Timestamp]
+    path: Path, target_nm: np.ndarray, chip_times: dict[str, pd.Timestamp]
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """Pixel pairs on the grid: metadata, spectra at t and t + 8 d (sr-1), gap-filled bands."""
     pairs = pd.read_parquet(path)
@@ -184,8 +118,8 @@ def _read_pairs(
         raise ValueError(f"pixel pairs {path}: missing columns {missing}")
     cur_cols, cur_wl = find_rrs_columns(pairs)
     fut_cols, fut_wl = find_rrs_columns(pairs, prefix=FUTURE_PREFIX)
-    cur_res = _checked_resampler(cur_wl, target_nm, grid, f"pixel pairs {path} (Rrs_<nm>)")
-    fut_res = _checked_resampler(fut_wl, target_nm, grid, f"pixel pairs {path} (future_Rrs_<nm>)")
+    cur_res = covering_resampler(cur_wl, target_nm, what=f"pixel pairs {path} (Rrs_<nm>)")
+    fut_res = covering_resampler(fut_wl, target_nm, what=f"pixel pairs {path} (future_Rrs_<nm>)")
     cur_src = pairs[cur_cols].to_numpy(dtype=float)
     ok = _valid_rows(cur_src, cur_res) & np.isfinite(pairs["lat"].to_numpy(dtype=float))
     pairs = pairs[ok].reset_index(drop=True)
@@ -223,10 +157,10 @@ def _split_by_date(times: pd.Series, val_fraction: float, seed: int) -> np.ndarr
 
 
 def build_corpus(
-    chip_paths: Sequence[str | os.PathLike[str]],
+    chip_paths: Sequence[PathLike],
     *,
     grid: str = "paper",
-    pixel_pairs_path: str | os.PathLike[str] | None = None,
+    pixel_pairs_path: PathLike | None = None,
     max_pixels: int = 200_000,
     val_fraction: float = 0.1,
     seed: int = 0,
@@ -263,7 +197,7 @@ def build_corpus(
     future = np.full(spectra.shape, np.nan, dtype=np.float32)
     n_pairs = 0
     if pixel_pairs_path is not None:
-        pmeta, pcur, pfut, pgap = _read_pairs(Path(pixel_pairs_path), target, grid, chip_times)
+        pmeta, pcur, pfut, pgap = _read_pairs(Path(pixel_pairs_path), target, chip_times)
         gap |= pgap
         n_pairs = len(pmeta)
         key = ["granule", "lat", "lon"]
@@ -300,35 +234,4 @@ def build_corpus(
         "val_fraction": val_fraction,
         "seed": seed,
     }
-    return df
-
-
-def write_corpus(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write the corpus to Parquet atomically (``attrs`` included) and return the path."""
-    return write_parquet(df, path)
-
-
-def read_corpus(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read and check a corpus written by :func:`write_corpus`.
-
-    Raises:
-        ValueError: naming the file when a column is missing, the future columns do not match the
-            spectral columns, a spectrum is not finite, or ``split`` has other values.
-
-    """
-    df = pd.read_parquet(path)
-    missing = [c for c in META_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"corpus {path}: missing columns {missing}")
-    cols, wl = find_rrs_columns(df)
-    fut = rrs_columns(wl, prefix=FUTURE_PREFIX)
-    absent = [c for c in fut if c not in df.columns]
-    if absent:
-        raise ValueError(f"corpus {path}: missing future columns {absent[:3]}...")
-    bad_rows = np.flatnonzero(~np.isfinite(df[cols].to_numpy(dtype=float)).all(axis=1))
-    if bad_rows.size:
-        raise ValueError(f"corpus {path}: non-finite Rrs in row {int(bad_rows[0])}")
-    bad_split = sorted(set(df["split"].unique()) - {"train", "val"})
-    if bad_split:
-        raise ValueError(f"corpus {path}: column 'split' has values {bad_split}")
     return df

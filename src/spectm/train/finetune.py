@@ -1,43 +1,34 @@
-"""Fine-tune a pretrained SpecTM for microcystin (log10 ug/L), and train the deployable model.
+"""Fine-tune a pretrained SpecTM for microcystin (log10 ug/L): the training code.
 
 Modes:
-    ``frozen``: pooled embeddings of every spectrum are computed once (eval mode, no gradients).
-        Each outer cell then runs the baselines' ridge protocol on them
-        (:func:`spectm.evaluate.baselines.fit_cell`, algorithm ``ridge``: StandardScaler -> Ridge,
-        alpha chosen by inner CV over ``GroupKFold`` on the training part's sampling dates, and the
-        CV-residual split-conformal half-width from that search's out-of-fold predictions).
+    ``frozen``: pooled embeddings of every spectrum are computed once (eval mode, no gradients)
+        and the baselines' ridge protocol runs on them (:func:`linear_probe`:
+        :func:`spectm.evaluate.baselines.fit_cell`, algorithm ``ridge``: StandardScaler -> Ridge,
+        alpha chosen by inner CV over ``GroupKFold`` on the training part's sampling dates, and
+        the CV-residual split-conformal half-width from that search's out-of-fold predictions).
     ``full``: the encoder and a linear head on the pooled embedding are trained end to end
-        (AdamW, separate encoder and head learning rates, target standardised on the fit rows,
-        bf16 autocast on CUDA only, seeded). About ``val_fraction`` of the training part's
-        sampling dates are held out: they pick the epoch (early stopping, best weights kept) and
-        calibrate the split-conformal half-width from their residuals. The final model is the
-        one trained without them (it is not refitted on all rows). The head starts from the
-        ``frozen`` ridge fitted on the other dates (linear probe, then fine-tune: LP-FT), or from
-        zeros; epoch 0 (no update) competes in early stopping.
+        (:func:`fit_full`: AdamW, separate encoder and head learning rates, target standardised
+        on the fit rows, bf16 autocast on CUDA only, seeded). About ``val_fraction`` of the
+        training part's sampling dates are held out: they pick the epoch (early stopping, best
+        weights kept) and calibrate the split-conformal half-width from their residuals. The
+        final model is the one trained without them (it is not refitted on all rows). The head
+        starts from the ``frozen`` ridge fitted on the other dates (linear probe, then fine-tune:
+        LP-FT), or from zeros; epoch 0 (no update) competes in early stopping.
 
 No band is masked at fine-tuning or prediction: the encoder sees every band of the spectrum
 (including the diagnostic windows a ``targeted`` encoder never saw during pretraining); bands that
 are NaN on the model grid become mask tokens.
 
-Outer protocol identical to the baselines: per (dataset, horizon), for each seed,
-``date_grouped_splits(date_groups(time_utc), n_splits, seed)``, and the training part subsampled
-with ``subsample_fraction(train_idx, fraction, seed)``. Method names ``spectm_<mask
-strategy>_<mode>``, feature set ``spectm_<grid>``; predictions follow
-:data:`spectm.evaluate.baselines.PREDICTION_COLUMNS`.
+The evaluation over outer cells is :mod:`spectm.train.finetune_grid`; the deployable model is
+:mod:`spectm.train.deploy`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
-import logging
 import math
-import os
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,23 +37,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-import spectm
-from spectm._io import write_csv, write_parquet
-from spectm.evaluate.baselines import PREDICTION_COLUMNS, CellFit, check_labelled, fit_cell
+from spectm.evaluate.baselines import CellFit, fit_cell
 from spectm.evaluate.conformal import conformal_halfwidth
-from spectm.evaluate.splits import date_grouped_splits, date_groups, subsample_fraction
+from spectm.model.device import autocast
 from spectm.model.encoder import SpecTM
-from spectm.predict import resample_to_grid, save_deployable
+from spectm.model.pretrained import ModelMeta, embed, model_inputs
+from spectm.spectral.grids import resample_to_grid
 from spectm.tables import find_rrs_columns
-from spectm.train.checkpoint import embed, load_pretrained
-from spectm.train.device import resolve_device
-
-logger = logging.getLogger(__name__)
 
 MODES = ("frozen", "full")
+"""Fine-tuning modes."""
 _PRETRAIN_HEADS = ("rec_head.", "idx_head.", "temp_head.")
-
-PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -114,9 +99,9 @@ class FullConfig:
 
 
 def spectra_on_model_grid(
-    df: pd.DataFrame, meta: dict[str, Any], *, what: str = "labelled dataset"
+    df: pd.DataFrame, meta: ModelMeta, *, what: str = "labelled dataset"
 ) -> np.ndarray:
-    """Rrs of a table resampled (linear) onto the model grid ``meta['wavelengths_nm']``.
+    """Rrs of a table resampled (linear) onto the model grid ``meta.wavelengths_nm``.
 
     Returns:
         Rrs (sr-1), shape (n_rows, n_grid); NaN bands stay NaN (mask tokens downstream).
@@ -126,30 +111,12 @@ def spectra_on_model_grid(
 
     """
     cols, wl = find_rrs_columns(df)
-    x = resample_to_grid(df[cols].to_numpy(dtype=float), wl, meta["wavelengths_nm"], what=what)
+    x = resample_to_grid(df[cols].to_numpy(dtype=float), wl, meta.grid_nm, what=what)
     empty = ~np.isfinite(x).any(axis=1)
     if empty.any():
         rid = df["row_id"].iloc[int(np.argmax(empty))] if "row_id" in df else int(np.argmax(empty))
         raise ValueError(f"{what}: row_id {rid!r} has no finite Rrs on the model grid")
     return x
-
-
-def _inputs(meta: dict[str, Any], spectra: np.ndarray, device: torch.device) -> tuple[Tensor, ...]:
-    """Normalised spectra (n, n_grid), mask (n, n_grid; True = NaN) and wavelengths (n_grid,)."""
-    x = np.asarray(spectra, dtype=float)
-    mask = ~np.isfinite(x)
-    z = (x - np.asarray(meta["norm_mean"])) / np.asarray(meta["norm_std"])  # (n, n_grid)
-    return (
-        torch.as_tensor(np.nan_to_num(z), dtype=torch.float32, device=device),
-        torch.as_tensor(mask, device=device),
-        torch.tensor(meta["wavelengths_nm"], dtype=torch.float32, device=device),
-    )
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 class Regressor(nn.Module):
@@ -213,7 +180,7 @@ class FullFit:
     """
 
     regressor: Regressor
-    meta: dict[str, Any]
+    meta: ModelMeta
     y_mean: float
     y_std: float
     halfwidth: float
@@ -226,7 +193,7 @@ class FullFit:
     def predict(self, spectra: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
         """log10 microcystin (n,) of Rrs spectra (sr-1) on the model grid, shape (n, n_grid)."""
         device = next(self.regressor.parameters()).device
-        x, mask, wl = _inputs(self.meta, spectra, device)
+        x, mask, wl = model_inputs(self.meta, spectra, device)
         return _standardised(self.regressor, x, mask, wl, batch_size) * self.y_std + self.y_mean
 
     def folded_head(self) -> tuple[np.ndarray, float]:
@@ -273,7 +240,7 @@ def linear_probe(
 
 def fit_full(
     encoder: SpecTM,
-    meta: dict[str, Any],
+    meta: ModelMeta,
     spectra: np.ndarray,
     y: np.ndarray,
     dates: np.ndarray,
@@ -313,7 +280,7 @@ def fit_full(
         ],
         weight_decay=cfg.weight_decay,
     )
-    x, mask, wl = _inputs(meta, spectra, device)
+    x, mask, wl = model_inputs(meta, spectra, device)
     yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=device)  # (n,)
     if cfg.probe_init:
         z = embed(encoder, meta, np.asarray(spectra)[fit_idx]).astype(float)  # (n_fit, d)
@@ -332,7 +299,7 @@ def fit_full(
             order = np.random.default_rng([seed, epoch]).permutation(fit_idx)
             for s in range(0, order.size, cfg.batch_size):
                 rows = torch.as_tensor(order[s : s + cfg.batch_size], device=device)
-                with _autocast(device):
+                with autocast(device):
                     pred = reg(x[rows], wl, mask[rows])  # (b,)
                 loss = F.mse_loss(pred.float(), yt[rows])
                 opt.zero_grad(set_to_none=True)
@@ -375,299 +342,3 @@ def fit_full(
         resid = np.abs(y[val_idx] - fit.predict(np.asarray(spectra)[val_idx]))
         fit.halfwidth = conformal_halfwidth(resid, alpha=alpha)
     return fit
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _frame(
-    test: pd.DataFrame, y_true: np.ndarray, pred: np.ndarray, q: float, **cols: Any
-) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {
-            "dataset": test["dataset"].to_numpy(),
-            "method": cols["method"],
-            "horizon": test["horizon"].to_numpy(),
-            "feature_set": cols["feature_set"],
-            "fraction": float(cols["fraction"]),
-            "seed": int(cols["seed"]),
-            "fold": int(cols["fold"]),
-            "row_id": test["row_id"].to_numpy(),
-            "date": date_groups(test["time_utc"]),
-            "y_true_log10": y_true,
-            "y_pred_log10": pred,
-            "pi_lo_log10": pred - q,
-            "pi_hi_log10": pred + q,
-            "abs_dt_hours": (
-                test["dt_hours"].abs().to_numpy(dtype=float)
-                if "dt_hours" in test
-                else np.full(len(test), np.nan)
-            ),
-            "config": json.dumps(cols["config"], sort_keys=True, default=str),
-        }
-    )
-    if not np.isfinite(pred).all():
-        raise FloatingPointError(f"{cols['method']} predicted non-finite values ({cols['config']})")
-    return out
-
-
-def _frozen_cell(
-    z: np.ndarray, y: np.ndarray, dates: np.ndarray, tr: np.ndarray, te: np.ndarray, **kw: Any
-) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """Ridge on frozen embeddings z (n, d_model): test predictions, half-width, config."""
-    names = [f"spectm_emb_{i}" for i in range(z.shape[1])]
-    c = fit_cell(z[tr], y[tr], dates[tr], algorithm="ridge", feature_names=names, **kw)
-    conf = {"mode": "frozen", "inner_folds": len(c.inner_splits), **c.best_params}
-    return np.ravel(c.model.predict(z[te])), c.halfwidth, conf
-
-
-def _full_cell(
-    x: np.ndarray, y: np.ndarray, dates: np.ndarray, tr: np.ndarray, te: np.ndarray, **kw: Any
-) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """End-to-end fine-tuning on x (n, n_grid): test predictions, half-width, config."""
-    model, meta = kw["model"], kw["meta"]
-    rest = {k: v for k, v in kw.items() if k not in ("model", "meta")}
-    fit = fit_full(model, meta, x[tr], y[tr], dates[tr], **rest)
-    conf = {"mode": "full", "n_fit": fit.n_fit, "n_val": fit.n_val, "best_epoch": fit.best_epoch}
-    conf.update(epochs_run=len(fit.history) - 1, **asdict(kw["cfg"]))
-    return fit.predict(x[te]), fit.halfwidth, conf
-
-
-def _outer_cells(
-    dates: np.ndarray, seeds: Sequence[int], fractions: Sequence[float], n_splits: int
-) -> Iterator[tuple[int, int, float, np.ndarray, np.ndarray]]:
-    """(seed, fold, fraction, train rows, test rows) exactly as the baselines draw them."""
-    for seed in map(int, seeds):
-        splits = date_grouped_splits(dates, n_splits=n_splits, seed=seed)
-        for fold, (train_idx, test_idx) in enumerate(splits):
-            for fraction in fractions:
-                tr = subsample_fraction(train_idx, fraction=fraction, seed=seed)
-                yield seed, fold, float(fraction), tr, test_idx
-
-
-def run_finetune_grid(
-    df: pd.DataFrame,
-    checkpoint_path: PathLike,
-    *,
-    fractions: Sequence[float],
-    seeds: Sequence[int],
-    modes: Sequence[str] = MODES,
-    n_splits: int = 5,
-    inner_splits: int = 5,
-    alpha: float = 0.1,
-    full_fractions: Sequence[float] | None = None,
-    ridge_grid: str = "full",
-    full: FullConfig | None = None,
-    device: str = "auto",
-    num_threads: int | None = None,
-    method_prefix: str | None = None,
-) -> pd.DataFrame:
-    """Test-fold predictions of SpecTM fine-tuned per outer cell (same splits as the baselines).
-
-    Args:
-        df: Labelled dataset (``row_id``, ``dataset``, ``horizon``, ``time_utc``,
-            ``log10_microcystin``, ``Rrs_<nm>`` sr-1 at any wavelengths covering the model grid,
-            optional ``dt_hours``). Split per dataset x horizon, rows in table order.
-        checkpoint_path: Pretrained ``model.pt``.
-        fractions: Label fractions of the outer training part, each in (0, 1].
-        seeds: Seeds (outer split, subsample, inner folds, fine-tuning).
-        modes: ``frozen`` and/or ``full``.
-        n_splits: Outer date-grouped folds.
-        inner_splits: Inner date folds of the ridge (frozen, and the probe of ``full``).
-        alpha: Conformal miscoverage.
-        full_fractions: Fractions run in ``full`` mode (None = all ``fractions``).
-        ridge_grid: Ridge alpha grid (baselines' ``demo`` or ``full``) of frozen and the probe.
-        full: Settings of ``full`` mode (default :class:`FullConfig`); its ``ridge_grid`` and
-            ``inner_splits`` are those given here.
-        device: ``auto``, ``cpu``, ``cuda``, ``mps``.
-        num_threads: Torch CPU threads during the run (None = unchanged).
-        method_prefix: Method name prefix; default ``spectm_<mask strategy>``.
-
-    Returns:
-        Predictions (:data:`~spectm.evaluate.baselines.PREDICTION_COLUMNS`), one row per test
-        prediction; ``attrs`` holds wall times (s) and the number of ``full`` fits.
-
-    Raises:
-        ValueError: on unknown modes, bad fractions, or a malformed dataset.
-
-    """
-    bad_modes = [m for m in modes if m not in MODES]
-    if bad_modes or not modes:
-        raise ValueError(f"unknown fine-tuning mode(s) {list(modes)}; expected some of {MODES}")
-    for f in [*fractions, *(full_fractions or [])]:
-        if not 0 < f <= 1:
-            raise ValueError(f"label fraction must be in (0, 1], got {f}")
-    full_set = list(fractions if full_fractions is None else full_fractions)
-    stray = [f for f in full_set if not np.isclose(f, list(fractions)).any()]
-    if stray:
-        raise ValueError(f"full_fractions {stray} are not among fractions {list(fractions)}")
-    check_labelled(df)
-    cfg = replace(full or FullConfig(), ridge_grid=ridge_grid, inner_splits=inner_splits)
-    frames: list[pd.DataFrame] = []
-    wall = {"embed": 0.0, "frozen": 0.0, "full": 0.0}
-    n_full = 0
-    with _threads(num_threads):
-        dev = resolve_device(device)
-        model, meta = load_pretrained(checkpoint_path, device=dev)
-        x_all = spectra_on_model_grid(df, meta)
-        prefix = method_prefix or f"spectm_{meta['mask_strategy']}"
-        feature_set = f"spectm_{meta.get('grid', 'unknown')}"
-        for key, idx in sorted(df.groupby(["dataset", "horizon"]).indices.items()):
-            sub, x = df.iloc[idx].reset_index(drop=True), x_all[idx]
-            y = sub["log10_microcystin"].to_numpy(dtype=float)
-            dates = date_groups(sub["time_utc"])
-            t0 = time.perf_counter()
-            z = embed(model, meta, x).astype(float) if "frozen" in modes else None  # (n, d)
-            wall["embed"] += time.perf_counter() - t0
-            for seed, fold, fraction, tr, te in _outer_cells(dates, seeds, fractions, n_splits):
-                jobs: list[tuple[str, Any, np.ndarray, dict[str, Any]]] = []
-                if z is not None:
-                    kw = dict(grid=ridge_grid, inner_splits=inner_splits, seed=seed, alpha=alpha)
-                    jobs.append(("frozen", _frozen_cell, z, kw))
-                if "full" in modes and np.isclose(fraction, full_set).any():
-                    kw = dict(model=model, meta=meta, cfg=cfg, seed=seed, alpha=alpha, device=dev)
-                    jobs.append(("full", _full_cell, x, kw))
-                for mode, run, inputs, kw in jobs:
-                    t0 = time.perf_counter()
-                    pred, q, conf = run(inputs, y, dates, tr, te, **kw)
-                    wall[mode] += time.perf_counter() - t0
-                    n_full += mode == "full"
-                    conf.update(n_train=int(tr.size), checkpoint=Path(checkpoint_path).name)
-                    keys = dict(method=f"{prefix}_{mode}", feature_set=feature_set, config=conf)
-                    keys.update(fraction=fraction, seed=seed, fold=fold)
-                    frames.append(_frame(sub.iloc[te], y[te], pred, q, **keys))
-            logger.info("fine-tuned %s: wall seconds %s", key, wall)
-    out = (
-        pd.concat(frames, ignore_index=True)[list(PREDICTION_COLUMNS)]
-        if frames
-        else pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-    )
-    out.attrs = {
-        "wall_seconds": {k: round(v, 2) for k, v in wall.items()},
-        "n_full_fits": n_full,
-        "device": str(dev),
-    }
-    return out
-
-
-def write_predictions(predictions: pd.DataFrame, path: PathLike) -> Path:
-    """Write a predictions table atomically (Parquet, or CSV when ``path`` ends in ``.csv``).
-
-    Raises:
-        ValueError: if a column of :data:`~spectm.evaluate.baselines.PREDICTION_COLUMNS` is missing.
-
-    """
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
-    if missing:
-        raise ValueError(f"predictions table lacks column(s) {missing}")
-    table = predictions[list(PREDICTION_COLUMNS)]
-    if str(path).endswith(".csv"):
-        return write_csv(table, path)
-    return write_parquet(table, path)
-
-
-def train_deployable(
-    df: pd.DataFrame,
-    checkpoint_path: PathLike,
-    out_path: PathLike,
-    *,
-    mode: str = "frozen",
-    alpha: float = 0.1,
-    seed: int = 0,
-    inner_splits: int = 5,
-    ridge_grid: str = "full",
-    full: FullConfig | None = None,
-    device: str = "auto",
-    num_threads: int | None = None,
-) -> Path:
-    """Fit the microcystin model on every row of one labelled dataset and save it for prediction.
-
-    ``frozen``: ridge on the frozen embeddings, tuned by inner date CV on all rows; the half-width
-    comes from the out-of-fold residuals. ``full``: end-to-end fine-tuning on all rows but the
-    held-out ``val_fraction`` of dates, which pick the epoch and calibrate the half-width.
-
-    Args:
-        df: Labelled dataset, one horizon (normally ``current_week``).
-        checkpoint_path: Pretrained ``model.pt``.
-        out_path: Output ``.pt`` (a ``config.json`` is written in the same folder).
-        mode: ``frozen`` or ``full``.
-        alpha: Conformal miscoverage (intervals at level 1 - alpha).
-        seed: Seed of inner folds, validation dates and fine-tuning.
-        inner_splits: Inner date folds of the ridge (``frozen``, and the probe of ``full``).
-        ridge_grid: Ridge alpha grid, ``demo`` or ``full`` (``frozen``, and the probe).
-        full: Settings of ``full`` mode (default :class:`FullConfig`); its ``ridge_grid`` and
-            ``inner_splits`` are those given here.
-        device: Training device.
-        num_threads: Torch CPU threads during training (None = unchanged).
-
-    Returns:
-        ``out_path``.
-
-    Raises:
-        ValueError: on an unknown mode, several horizons, or a malformed dataset.
-
-    """
-    if mode not in MODES:
-        raise ValueError(f"unknown fine-tuning mode {mode!r}; expected one of {MODES}")
-    check_labelled(df)
-    horizons = sorted(df["horizon"].unique())
-    if len(horizons) != 1:
-        raise ValueError(f"a deployable model needs one horizon, the dataset has {horizons}")
-    y = df["log10_microcystin"].to_numpy(dtype=float)
-    dates = date_groups(df["time_utc"])
-    with _threads(num_threads):
-        dev = resolve_device(device)
-        model, meta = load_pretrained(checkpoint_path, device=dev)
-        x = spectra_on_model_grid(df, meta)
-        if mode == "frozen":
-            z = embed(model, meta, x).astype(float)
-            kw = dict(grid=ridge_grid, inner_splits=inner_splits, seed=seed, alpha=alpha)
-            w, b, c = linear_probe(z, y, dates, **kw)
-            state, q = model.state_dict(), c.halfwidth
-            fit_info: dict[str, Any] = {"inner_folds": len(c.inner_splits)}
-            fit_info.update({f"ridge_{k}": v for k, v in c.best_params.items()})
-        else:
-            cfg = replace(full or FullConfig(), ridge_grid=ridge_grid, inner_splits=inner_splits)
-            fit = fit_full(model, meta, x, y, dates, cfg=cfg, seed=seed, alpha=alpha, device=dev)
-            w, b = fit.folded_head()
-            state, q = fit.regressor.encoder.state_dict(), fit.halfwidth
-            fit_info = {"n_fit": fit.n_fit, "n_val": fit.n_val, "best_epoch": fit.best_epoch}
-            fit_info.update(epochs_run=len(fit.history) - 1, **asdict(cfg))
-    t = pd.to_datetime(df["time_utc"], utc=True)
-    info = {
-        "mode": mode,
-        "method": f"spectm_{meta['mask_strategy']}_{mode}",
-        "horizon": horizons[0],
-        "checkpoint": str(checkpoint_path),
-        "seed": seed,
-        "fit": fit_info,
-        "training": {
-            "n": len(df),
-            "n_dates": int(np.unique(dates).size),
-            "datasets": sorted(str(d) for d in df["dataset"].unique()),
-            "date_min": t.min().strftime("%Y-%m-%d"),
-            "date_max": t.max().strftime("%Y-%m-%d"),
-            "log10_microcystin_range": [float(y.min()), float(y.max())],
-        },
-        "spectm_version": spectm.__version__,
-        "torch_version": str(torch.__version__),
-        "created_utc": pd.Timestamp.now(tz="UTC").isoformat(),
-    }
-    return save_deployable(
-        out_path,
-        model_state=state,
-        meta=meta,
-        head_weight=w,
-        head_bias=b,
-        halfwidth_log10=q,
-        alpha=alpha,
-        info=info,
-    )

@@ -13,7 +13,6 @@ as an uninterrupted run (exactly on CPU).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -29,20 +28,14 @@ from torch import Tensor
 from tqdm import tqdm
 
 from spectm._io import write_csv
+from spectm.io.corpus import FUTURE_PREFIX, read_corpus
+from spectm.model.device import autocast, resolve_device
 from spectm.model.encoder import SpecTM, SpecTMConfig, count_parameters, preset_config
 from spectm.model.masking import DEFAULT_WINDOWS_NM, MASK_STRATEGIES, check_windows, make_mask
+from spectm.model.pretrained import MODEL_NAME, ModelMeta, RunSummary, save_model
 from spectm.spectral.indices import compute_indices, index_band_table
 from spectm.tables import find_rrs_columns
-from spectm.train.checkpoint import (
-    CHECKPOINT_NAME,
-    LOSSES_NAME,
-    MODEL_NAME,
-    load_checkpoint,
-    save_checkpoint,
-    save_model,
-)
-from spectm.train.corpus import FUTURE_PREFIX, read_corpus
-from spectm.train.device import resolve_device
+from spectm.train.checkpoint import CHECKPOINT_NAME, LOSSES_NAME, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -200,17 +193,15 @@ def _robust_scale(values: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.
     return center, scale
 
 
-def _to_split(df: pd.DataFrame, cols: list[str], meta: dict[str, Any]) -> _Split:
+def _to_split(df: pd.DataFrame, cols: list[str], meta: ModelMeta) -> _Split:
     """Normalised tensors of one split, using the statistics in ``meta``."""
-    wl = np.asarray(meta["wavelengths_nm"])
-    mean, std = np.asarray(meta["norm_mean"]), np.asarray(meta["norm_std"])
+    wl = meta.grid_nm
+    mean, std = np.asarray(meta.norm_mean), np.asarray(meta.norm_std)
     rrs = df[cols].to_numpy(dtype=float)  # (n, n_bands) sr-1
     fut_cols = [FUTURE_PREFIX + c.removeprefix("Rrs_") for c in cols]
     fut = df[fut_cols].to_numpy(dtype=float)  # (n, n_bands) sr-1, NaN = none
-    idx = compute_indices(
-        rrs, wl, names=meta["index_names"], tolerance_nm=meta["index_tolerance_nm"]
-    )
-    z_idx = (idx.to_numpy() - meta["index_center"]) / meta["index_scale"]  # (n, n_indices)
+    idx = compute_indices(rrs, wl, names=meta.index_names, tolerance_nm=meta.index_tolerance_nm)
+    z_idx = (idx.to_numpy() - meta.index_center) / meta.index_scale  # (n, n_indices)
     return _Split(
         x=torch.as_tensor((rrs - mean) / std, dtype=torch.float32),
         indices=torch.as_tensor(np.clip(z_idx, -INDEX_CLIP, INDEX_CLIP), dtype=torch.float32),
@@ -220,7 +211,7 @@ def _to_split(df: pd.DataFrame, cols: list[str], meta: dict[str, Any]) -> _Split
 
 def prepare_data(
     corpus: pd.DataFrame, cfg: PretrainConfig, corpus_path: str
-) -> tuple[_Split, _Split, dict[str, Any]]:
+) -> tuple[_Split, _Split, ModelMeta]:
     """Train/val tensors and the metadata (grid, normalisation, targets) stored with the model."""
     cols, wl = find_rrs_columns(corpus)
     train_df, val_df = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "val"]
@@ -236,32 +227,32 @@ def prepare_data(
     model_cfg = preset_config(
         cfg.preset, **{**cfg.model, "n_bands": wl.size, "n_indices": len(names)}
     )
-    meta: dict[str, Any] = {
-        "model_config": model_cfg.to_dict(),
-        "pretrain_config": cfg.to_dict(),
-        "grid": str(corpus.attrs.get("grid", "unknown")),
-        "wavelengths_nm": [float(w) for w in wl],
-        "gap_filled_nm": gap_filled,
-        "norm_mean": [float(v) for v in rrs.mean(axis=0)],
-        "norm_std": [float(v) if v > 0 else 1.0 for v in std],
-        "index_names": names,
-        "index_center": [float(v) for v in center],
-        "index_scale": [float(v) for v in scale],
-        "index_tolerance_nm": cfg.index_tolerance_nm,
-        "mask_strategy": cfg.mask_strategy,
-        "mask_windows_nm": [list(w) for w in cfg.mask_windows_nm],
-        "corpus": {"path": corpus_path, "n_train": len(train_df), "n_val": len(val_df)},
-    }
+    meta = ModelMeta(
+        model_config=model_cfg.to_dict(),
+        pretrain_config=cfg.to_dict(),
+        grid=str(corpus.attrs.get("grid", "unknown")),
+        wavelengths_nm=[float(w) for w in wl],
+        gap_filled_nm=gap_filled,
+        norm_mean=[float(v) for v in rrs.mean(axis=0)],
+        norm_std=[float(v) if v > 0 else 1.0 for v in std],
+        index_names=names,
+        index_center=[float(v) for v in center],
+        index_scale=[float(v) for v in scale],
+        index_tolerance_nm=cfg.index_tolerance_nm,
+        mask_strategy=cfg.mask_strategy,
+        mask_windows_nm=[list(w) for w in cfg.mask_windows_nm],
+        corpus={"path": corpus_path, "n_train": len(train_df), "n_val": len(val_df)},
+    )
     return _to_split(train_df, cols, meta), _to_split(val_df, cols, meta), meta
 
 
-def _batch_mask(meta: dict[str, Any], n: int, entropy: list[int], eligible: np.ndarray) -> Tensor:
+def _batch_mask(meta: ModelMeta, n: int, entropy: list[int], eligible: np.ndarray) -> Tensor:
     """Mask (n, n_bands) for one batch; random draws come from ``entropy`` (seed, stream, ...)."""
     mask = make_mask(
-        meta["mask_strategy"],
-        np.asarray(meta["wavelengths_nm"]),
+        meta.mask_strategy,
+        meta.grid_nm,
         n,
-        windows_nm=meta["mask_windows_nm"],
+        windows_nm=meta.mask_windows_nm,
         rng=np.random.default_rng(entropy),
         eligible=eligible,
     )
@@ -276,26 +267,20 @@ def _targets(data: _Split, rows: Tensor, device: torch.device) -> dict[str, Tens
     }
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
 def _evaluate(
-    model: SpecTM, data: _Split, meta: dict[str, Any], eligible: np.ndarray, device: torch.device
+    model: SpecTM, data: _Split, meta: ModelMeta, eligible: np.ndarray, device: torch.device
 ) -> dict[str, float]:
     """Row-weighted mean validation losses; random masks are fixed per batch across epochs."""
     model.eval()
-    seed, bs = meta["pretrain_config"]["seed"], meta["pretrain_config"]["batch_size"]
-    wl = torch.tensor(meta["wavelengths_nm"], dtype=torch.float32, device=device)
+    seed, bs = meta.pretrain_config["seed"], meta.pretrain_config["batch_size"]
+    wl = torch.tensor(meta.wavelengths_nm, dtype=torch.float32, device=device)
     sums = {"rec": 0.0, "idx": 0.0, "temp": 0.0, "total": 0.0}
     for b, start in enumerate(range(0, len(data), bs)):
         rows = torch.arange(start, min(start + bs, len(data)))
         mask = _batch_mask(meta, rows.numel(), [seed, 3, b], eligible).to(device)
         targets = _targets(data, rows, device)
-        with _autocast(device):
+        with autocast(device):
             _, losses = model(targets["spectrum"], wl, mask, targets)
         assert losses is not None
         for k in sums:
@@ -304,7 +289,7 @@ def _evaluate(
     return {k: v / len(data) for k, v in sums.items()}
 
 
-def _fresh_state(model: SpecTM, opt: torch.optim.Optimizer, meta: dict[str, Any]) -> dict[str, Any]:
+def _fresh_state(model: SpecTM, opt: torch.optim.Optimizer, meta: ModelMeta) -> dict[str, Any]:
     return {
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
@@ -321,18 +306,18 @@ def _fresh_state(model: SpecTM, opt: torch.optim.Optimizer, meta: dict[str, Any]
         "epochs_since_best": 0,
         "loss_log": [],
         "resumed_from": [],
-        "meta": meta,
+        "meta": meta.to_dict(),
     }
 
 
-def _check_resumable(old: dict[str, Any], meta: dict[str, Any], path: Path) -> None:
+def _check_resumable(old: dict[str, Any], meta: ModelMeta, path: Path) -> None:
     """Refuse to resume a checkpoint made with another config or corpus."""
-    a, b = dict(old["pretrain_config"]), dict(meta["pretrain_config"])
+    a, b = dict(old["pretrain_config"]), dict(meta.pretrain_config)
     diff = sorted(k for k in a.keys() | b.keys() if k not in RUNTIME_KEYS and a.get(k) != b.get(k))
     if diff:
         raise ValueError(f"cannot resume {path}: config keys {diff} differ from the checkpoint")
-    if old["corpus"]["n_train"] != meta["corpus"]["n_train"] or not np.allclose(
-        old["norm_mean"], meta["norm_mean"], rtol=1e-6, atol=0
+    if old["corpus"]["n_train"] != meta.corpus["n_train"] or not np.allclose(
+        old["norm_mean"], meta.norm_mean, rtol=1e-6, atol=0
     ):
         raise ValueError(f"cannot resume {path}: the corpus differs from the one it was trained on")
 
@@ -382,17 +367,17 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
     """Run :func:`pretrain` (thread count already set)."""
     device = resolve_device(cfg.device)
     train, val, meta = prepare_data(read_corpus(corpus_path), cfg, str(corpus_path))
-    eligible = ~np.isin(meta["wavelengths_nm"], meta["gap_filled_nm"])  # random masks skip gaps
-    wl = torch.tensor(meta["wavelengths_nm"], dtype=torch.float32, device=device)
+    eligible = ~np.isin(meta.wavelengths_nm, meta.gap_filled_nm)  # random masks skip gaps
+    wl = torch.tensor(meta.wavelengths_nm, dtype=torch.float32, device=device)
 
     torch.manual_seed(cfg.seed)
-    model = SpecTM(SpecTMConfig.from_dict(meta["model_config"])).to(device)
+    model = SpecTM(SpecTMConfig.from_dict(meta.model_config)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_path = out / CHECKPOINT_NAME
     if cfg.resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         _check_resumable(state["meta"], meta, ckpt_path)
-        state["meta"] = meta  # runtime keys (device, progress) as given now
+        state["meta"] = meta.to_dict()  # runtime keys (device, progress) as given now
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng_torch"])
@@ -423,7 +408,7 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
             rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             mask = _batch_mask(meta, rows.numel(), [cfg.seed, 2, epoch, b], eligible).to(device)
             targets = _targets(train, rows, device)
-            with _autocast(device):
+            with autocast(device):
                 _, losses = model(targets["spectrum"], wl, mask, targets)
             assert losses is not None
             opt.zero_grad(set_to_none=True)
@@ -465,20 +450,19 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
     bar.close()
 
     final = state["best_model"] if state["best_model"] is not None else model.state_dict()
-    summary = {
-        "best_val": state["best_val"] if math.isfinite(state["best_val"]) else None,
-        "best_step": state["best_step"],
-        "final_step": state["step"],
-        "epochs_run": state["epoch"],
-        "stopped_early": bool(state["epochs_since_best"] >= cfg.patience),
-        "resumed_from": list(state["resumed_from"]),
-        "n_parameters": count_parameters(model),
-        "torch_version": str(torch.__version__),
-    }
-    state["meta"] = {**meta, **summary}
-    path = save_model(
-        {k: t.detach().cpu() for k, t in final.items()}, state["meta"], out / MODEL_NAME
+    summary = RunSummary(
+        best_val=state["best_val"] if math.isfinite(state["best_val"]) else None,
+        best_step=state["best_step"],
+        final_step=state["step"],
+        epochs_run=state["epoch"],
+        stopped_early=bool(state["epochs_since_best"] >= cfg.patience),
+        resumed_from=list(state["resumed_from"]),
+        n_parameters=count_parameters(model),
+        torch_version=str(torch.__version__),
     )
+    final_meta = meta.with_summary(summary)
+    state["meta"] = final_meta.to_dict()
+    path = save_model({k: t.detach().cpu() for k, t in final.items()}, final_meta, out / MODEL_NAME)
     state["finished"] = True
     _save(state, model, opt, out)
     return path

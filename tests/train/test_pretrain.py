@@ -13,20 +13,16 @@ import torch
 import xarray as xr
 
 from spectm._io import write_netcdf, write_parquet
+from spectm.io.corpus import read_corpus, write_corpus
+from spectm.model.device import resolve_device
+from spectm.model.pretrained import embed, load_pretrained
 from spectm.spectral.bands import pace_oci_rrs_wavelengths
 from spectm.spectral.grids import paper_grid
 from spectm.tables import rrs_columns
-from spectm.train import (
-    PretrainConfig,
-    build_corpus,
-    embed,
-    load_pretrained,
-    pretrain,
-    read_corpus,
-    resolve_device,
-    write_corpus,
-)
 from spectm.train.checkpoint import CHECKPOINT_KEYS, load_checkpoint
+from spectm.train.corpus import build_corpus
+from spectm.train.pretrain import PretrainConfig, pretrain
+from tests.conftest import chip_dataset
 
 NATIVE = pace_oci_rrs_wavelengths()
 
@@ -47,14 +43,9 @@ def write_chip(path, rng, day: int, ny: int = 8, nx: int = 10, invalid_frac: flo
     rrs = synth_spectra(rng, ny * nx, NATIVE).reshape(ny, nx, NATIVE.size).astype(np.float32)
     rrs[rng.random((ny, nx)) < invalid_frac] = np.nan  # land / cloud
     lat, lon = np.meshgrid(41.5 + 0.01 * np.arange(ny), -83.2 + 0.01 * np.arange(nx), indexing="ij")
-    granule = f"PACE_OCI.202407{day:02d}T180000.L2.OC_AOP.V3_0.nc"
-    ds = xr.Dataset(
-        {"Rrs": (("y", "x", "wavelength"), rrs, {"units": "sr-1"})},
-        coords={"wavelength": NATIVE, "lat": (("y", "x"), lat), "lon": (("y", "x"), lon)},
-        attrs={"granule": granule, "time_coverage_start": f"2024-07-{day:02d}T18:00:00Z"},
-    )
+    ds = chip_dataset(rrs, lat, lon, NATIVE, pd.Timestamp(f"2024-07-{day:02d}T18:00:00Z"))
     write_netcdf(ds, path)
-    return path, rrs, lat, lon, granule
+    return path, rrs, lat, lon, ds.attrs["granule"]
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +170,7 @@ def test_corpus_pixel_pairs_fill_future_columns(chips, tmp_path):
 def test_corpus_errors_name_the_file(tmp_path):
     ds = xr.Dataset({"Rrs": (("y", "x", "band"), np.zeros((2, 2, 3), dtype=np.float32))})
     write_netcdf(ds, tmp_path / "bad.nc")
-    with pytest.raises(ValueError, match=r"bad\.nc.*dims"):
+    with pytest.raises(ValueError, match=r"bad\.nc: chip attribute .granule. is missing"):
         build_corpus([tmp_path / "bad.nc"])
     rng = np.random.default_rng(0)
     path, *_ = write_chip(tmp_path / "one.nc", rng, 1)
@@ -200,8 +191,10 @@ def test_pretrain_outputs_checkpoint_and_embed(corpus_path, tmp_path):
     assert list(losses.columns) == ["step", "epoch", "split", "rec", "idx", "temp", "total"]
     assert (losses["split"] == "val").sum() == 1 and losses["temp"].eq(0).all()
     model, meta = load_pretrained(model_path)
-    assert meta["index_names"] == ["NDCI", "CI_cyano", "SS665", "PC_709_620", "PC_650_625", "CI_Hu"]
-    assert json.loads((tmp_path / "config.json").read_text())["final_step"] == meta["final_step"]
+    assert meta.index_names == ["NDCI", "CI_cyano", "SS665", "PC_709_620", "PC_650_625", "CI_Hu"]
+    assert (
+        json.loads((tmp_path / "config.json").read_text())["final_step"] == meta.summary.final_step
+    )
     df = read_corpus(corpus_path)
     spectra = df.filter(like="Rrs_").iloc[:5, :122].to_numpy(copy=True)
     e = embed(model, meta, spectra)
@@ -222,7 +215,7 @@ def test_bf16_autocast_path_trains_and_saves_float32_weights(corpus_path, tmp_pa
         used.append(device.type)
         return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
 
-    monkeypatch.setattr(pretrain_module, "_autocast", bf16)
+    monkeypatch.setattr(pretrain_module, "autocast", bf16)
     model_path = pretrain(corpus_path, tmp_path, micro(max_epochs=1, mask_strategy="targeted"))
     assert used  # the training and validation steps went through the bf16 context
     losses = pd.read_csv(tmp_path / "losses.csv")
@@ -235,7 +228,7 @@ def test_early_stopping_triggers(corpus_path, tmp_path):
     # an improvement must exceed min_delta: after the first epoch none does
     pretrain(corpus_path, tmp_path, micro(max_epochs=20, patience=2, min_delta=1e9))
     _, meta = load_pretrained(tmp_path / "model.pt")
-    assert meta["stopped_early"] and meta["epochs_run"] == 3
+    assert meta.summary.stopped_early and meta.summary.epochs_run == 3
     losses = pd.read_csv(tmp_path / "losses.csv")
     assert (losses["split"] == "val").sum() == 3
 
@@ -258,7 +251,7 @@ def test_config_roundtrip_validation_and_max_steps(corpus_path, tmp_path):
         micro(mask_strategy="blocks")
     pretrain(corpus_path, tmp_path, cfg)
     _, meta = load_pretrained(tmp_path / "model.pt")
-    assert meta["final_step"] == 2 and meta["mask_windows_nm"] == [[660.0, 680.0]]
+    assert meta.summary.final_step == 2 and meta.mask_windows_nm == [[660.0, 680.0]]
     assert (pd.read_csv(tmp_path / "losses.csv")["split"] == "val").sum() == 1
 
 
@@ -270,7 +263,7 @@ def test_resume_refuses_a_different_config(corpus_path, tmp_path):
 
 _RUN = """
 import json, sys
-from spectm.train import PretrainConfig, pretrain
+from spectm.train.pretrain import PretrainConfig, pretrain
 pretrain(sys.argv[1], sys.argv[2], PretrainConfig.from_dict(json.loads(sys.argv[3])))
 """
 
@@ -308,8 +301,8 @@ def test_kill_and_resume_matches_uninterrupted_run(corpus_path, tmp_path):
 
     a, meta_a = load_pretrained(killed / "model.pt")
     b, meta_b = load_pretrained(straight / "model.pt")
-    assert meta_a["resumed_from"] == [step_at_kill] and meta_b["resumed_from"] == []
-    assert step_at_kill < meta_a["final_step"] == meta_b["final_step"]
+    assert meta_a.summary.resumed_from == [step_at_kill] and meta_b.summary.resumed_from == []
+    assert step_at_kill < meta_a.summary.final_step == meta_b.summary.final_step
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
     pd.testing.assert_frame_equal(

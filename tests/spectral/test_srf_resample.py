@@ -8,7 +8,7 @@ from spectral import BandResampler
 
 from spectm.data_files import data_path
 from spectm.spectral.bands import enmap_bands, pace_oci_rrs_bands
-from spectm.spectral.resample import band_coverage, build_resampler, cli_resample, resample
+from spectm.spectral.resample import band_coverage, build_resampler, resample, write_resampled_table
 from spectm.spectral.srf import (
     S2_L2A_BANDS,
     TERRAMIND_S2L2A_MEAN,
@@ -330,13 +330,13 @@ def test_bad_arguments():
 # ---------------------------------------------------------------- CLI
 
 
-def test_cli_resample_rrs_columns(tmp_path):
+def test_write_resampled_table_rrs_columns(tmp_path):
     cols = [f"Rrs_{w}" for w in PACE["wavelength"]]
     df = pd.DataFrame(np.full((3, len(cols)), 0.02), columns=cols)
     df.insert(0, "sample_id", [1, 2, 3])
     src = tmp_path / "in.parquet"
     df.to_parquet(src)
-    cov = cli_resample(
+    cov = write_resampled_table(
         src, tmp_path / "out.csv", method="srf", sensor="pace_oci",
         coverage_path=tmp_path / "cov.csv",
     )  # fmt: skip
@@ -348,7 +348,7 @@ def test_cli_resample_rrs_columns(tmp_path):
     assert pd.read_csv(tmp_path / "cov.csv")["band"].tolist() == list(S2_L2A_BANDS)
 
 
-def test_cli_resample_wavelength_file(tmp_path):
+def test_write_resampled_table_wavelength_file(tmp_path):
     # EnMAP band order is not wavelength order (VNIR/SWIR overlap); shuffle the file rows too.
     rng = np.random.default_rng(3)
     spec = rng.uniform(500.0, 3000.0, size=(2, len(ENMAP)))
@@ -357,7 +357,7 @@ def test_cli_resample_wavelength_file(tmp_path):
     df.to_csv(tmp_path / "in.csv", index=False)
     wav = ENMAP.rename(columns={"centre_nm": "wavelength_nm"})[["band", "wavelength_nm", "fwhm_nm"]]
     wav.sample(frac=1.0, random_state=0).to_csv(tmp_path / "wl.csv", index=False)
-    cov = cli_resample(
+    cov = write_resampled_table(
         tmp_path / "in.csv", tmp_path / "out.csv", method="srf", wavelength_file=tmp_path / "wl.csv"
     )
     out = pd.read_csv(tmp_path / "out.csv")

@@ -27,7 +27,7 @@ from spectm.sources.glerl import (
     station_coordinates,
     write_samples,
 )
-from spectm.sources.glerl_columns import KNOT_TO_MS, VARIABLE_NAMES
+from spectm.sources.glerl.columns import KNOT_TO_MS, VARIABLE_NAMES
 
 F2012 = "lake_erie_habs_field_sampling_results_2012_2018_v2"
 F2019 = "lake_erie_habs_field_sampling_results_2019"

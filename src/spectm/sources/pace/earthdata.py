@@ -48,15 +48,12 @@ if TYPE_CHECKING:  # earthaccess (with s3fs, aiobotocore) is imported only when 
     import earthaccess  # the offline demo's many granule jobs would pay ~1 s each for it
 
 from spectm._io import atomic_path, write_csv
+from spectm.io.pace_l2 import L2_AOP_NAME_RE
 
 log = logging.getLogger(__name__)
 
 EDL_HOST = "urs.earthdata.nasa.gov"
 """Earthdata Login host; the netrc ``machine`` name earthaccess looks up."""
-
-AOP_NAME_PATTERN = re.compile(r"^PACE_OCI\.\d{8}T\d{6}\.L2\.OC_AOP\.V\d+(?:_\d+)*(?:\.NRT)?\.nc$")
-"""File names of L2 AOP granules, e.g. ``PACE_OCI.20240929T185124.L2.OC_AOP.V3_1.nc`` (and
-``….V3_1.NRT.nc`` in the near-real-time collection)."""
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "granule",
@@ -271,7 +268,7 @@ def _granule_row(
 ) -> dict[str, Any] | None:
     """Manifest row for one CMR granule, or None when it has no https AOP data link."""
     links = [u for u in granule.data_links(access="external") if u.startswith("https://")]
-    aop = [u for u in links if AOP_NAME_PATTERN.match(Path(urlparse(u).path).name)]
+    aop = [u for u in links if L2_AOP_NAME_RE.match(Path(urlparse(u).path).name)]
     if not aop:
         return None
     url = aop[0]
@@ -321,8 +318,9 @@ def search_granules(
         One row per granule file, columns :data:`MANIFEST_COLUMNS`: ``granule`` (file name),
         ``url`` (https), ``size_bytes`` (nullable int), ``size_tolerance_bytes`` (0 when CMR gives
         bytes), ``time_start``/``time_end`` (UTC ``YYYY-MM-DDTHH:MM:SSZ``), ``short_name``,
-        ``version``, ``provider``, ``day_night``, ``concept_id``. Only files matching
-        :data:`AOP_NAME_PATTERN`, deduplicated by file name, sorted by ``time_start``.
+        ``version``, ``provider``, ``day_night``, ``concept_id``. Only L2 AOP file names
+        (:data:`spectm.io.pace_l2.L2_AOP_NAME_RE`, ``….NRT.nc`` included), deduplicated by file
+        name, sorted by ``time_start``.
 
     """
     west, south, east, north = _check_bbox(bbox)

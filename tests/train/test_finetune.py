@@ -6,33 +6,28 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import xarray as xr
 
 from spectm._io import write_netcdf
-from spectm.evaluate.baselines import PREDICTION_COLUMNS, fit_cell
+from spectm.evaluate.baselines import fit_cell
 from spectm.evaluate.conformal import conformal_halfwidth, empirical_coverage
+from spectm.evaluate.protocol import PREDICTION_COLUMNS, write_predictions
 from spectm.evaluate.splits import date_grouped_splits, date_groups
-from spectm.predict import load_deployable
+from spectm.io.corpus import write_corpus
+from spectm.model.pretrained import embed, load_deployable, load_pretrained
 from spectm.spectral.bands import pace_oci_rrs_wavelengths
 from spectm.tables import rrs_columns
-from spectm.train import (
-    PretrainConfig,
-    build_corpus,
-    embed,
-    load_pretrained,
-    pretrain,
-    write_corpus,
-)
+from spectm.train.corpus import build_corpus
+from spectm.train.deploy import train_deployable
 from spectm.train.finetune import (
     FullConfig,
     fit_full,
     inner_validation_split,
     linear_probe,
-    run_finetune_grid,
     spectra_on_model_grid,
-    train_deployable,
-    write_predictions,
 )
+from spectm.train.finetune_grid import run_finetune_grid
+from spectm.train.pretrain import PretrainConfig, pretrain
+from tests.conftest import chip_dataset
 
 NATIVE = pace_oci_rrs_wavelengths()
 CPU = torch.device("cpu")
@@ -91,14 +86,7 @@ def checkpoint(tmp_path_factory):
         lat, lon = np.meshgrid(
             41.5 + 0.01 * np.arange(6), -83.2 + 0.01 * np.arange(8), indexing="ij"
         )
-        ds = xr.Dataset(
-            {"Rrs": (("y", "x", "wavelength"), rrs.astype(np.float32))},
-            coords={"wavelength": NATIVE, "lat": (("y", "x"), lat), "lon": (("y", "x"), lon)},
-            attrs={
-                "granule": f"PACE_OCI.202407{day:02d}T180000.L2.OC_AOP.V3_0.nc",
-                "time_coverage_start": f"2024-07-{day:02d}T18:00:00Z",
-            },
-        )
+        ds = chip_dataset(rrs, lat, lon, NATIVE, pd.Timestamp(f"2024-07-{day:02d}T18:00:00Z"))
         paths.append(write_netcdf(ds, root / f"chip{day}.nc"))
     corpus = write_corpus(build_corpus(paths, val_fraction=0.25, seed=0), root / "corpus.parquet")
     cfg = PretrainConfig(

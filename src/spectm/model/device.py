@@ -1,6 +1,10 @@
-"""Pick the torch device: ``auto`` prefers CUDA, then Apple MPS, then CPU."""
+"""The torch device: ``auto`` prefers CUDA, then Apple MPS, then CPU; bf16 autocast on CUDA."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -44,3 +48,22 @@ def resolve_device(name: str = "auto") -> torch.device:
     elif dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device {name!r} is not supported (use auto, cpu, cuda, mps)")
     return dev
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast on CUDA; a no-op elsewhere (CPU and MPS train in float32)."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``n`` torch CPU threads (None = unchanged), restoring the count after."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -2,7 +2,8 @@
 
 Pure data: the harmonised measured variables with their units, and for each header era the map
 from the file's column names to harmonised names (with a unit factor). The reader lives in
-:mod:`spectm.sources.glerl`; provenance of the files is in ``spectm/data/SOURCES.md`` section 1.
+:mod:`spectm.sources.glerl.samples`; provenance of the files is in ``spectm/data/SOURCES.md``
+section 1.
 
 Eras (detected from the header):
 

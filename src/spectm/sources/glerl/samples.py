@@ -1,6 +1,6 @@
 """NOAA GLERL western Lake Erie weekly monitoring samples: read, harmonise, QC and write.
 
-One reader for all three header eras (see :mod:`spectm.sources.glerl_columns`). Every row becomes
+One reader for all three header eras (see :mod:`spectm.sources.glerl.columns`). Every row becomes
 one sample in a single harmonised schema (:data:`SAMPLE_COLUMNS`). Time is local Eastern time
 in the files and is converted to UTC with daylight-saving rules (``America/New_York``).
 
@@ -29,7 +29,7 @@ from pyproj import Geod
 
 from spectm._io import write_csv, write_parquet
 from spectm.data_files import data_path
-from spectm.sources.glerl_cells import (
+from spectm.sources.glerl.cells import (
     Notes,
     clean_sites,
     parse_categories,
@@ -38,7 +38,7 @@ from spectm.sources.glerl_cells import (
     parse_measured,
     parse_plain,
 )
-from spectm.sources.glerl_columns import (
+from spectm.sources.glerl.columns import (
     ERA_SNAKECASE,
     ERAS,
     IGNORED_COLUMNS,
@@ -48,25 +48,14 @@ from spectm.sources.glerl_columns import (
     era_column_map,
     normalise_header,
 )
-from spectm.sources.glerl_remote import (
-    BUNDLED_FILES,
-    NCEI_FILES,
-    RemoteSampleFile,
-    fetch_ncei_file,
-    fetch_ncei_samples,
-)
+from spectm.sources.glerl.remote import BUNDLED_FILES
 
 __all__ = [
-    "BUNDLED_FILES",
-    "NCEI_FILES",
     "READ_COLUMNS",
     "SAMPLE_COLUMNS",
-    "RemoteSampleFile",
     "add_position_qc",
     "bundled_glerl_files",
     "cli_samples",
-    "fetch_ncei_file",
-    "fetch_ncei_samples",
     "harmonise_samples",
     "read_glerl_csv",
     "samples_summary",

@@ -1,4 +1,4 @@
-"""NASA Earthdata access (spectm.sources.pace) against faked HTTP, never the network.
+"""NASA Earthdata access (spectm.sources.pace.earthdata) against faked HTTP, never the network.
 
 The real earthaccess code runs: CMR search, Earthdata Login token exchange and the authenticated
 session are served by the `responses` library from recorded-looking UMM-G records
@@ -20,9 +20,9 @@ import requests
 import responses
 from earthaccess.auth import Auth
 
-from spectm.sources import pace
+from spectm.sources.pace import earthdata
 
-DATA = Path(__file__).parent / "data" / "earthdata"
+DATA = Path(__file__).resolve().parents[1] / "data" / "earthdata"
 CMR = re.compile(r"https://cmr\.earthdata\.nasa\.gov/search/granules\.umm_json.*")
 EDL_TOKEN = "https://urs.earthdata.nasa.gov/api/users/find_or_create_token"
 EDL_PROFILE = "https://urs.earthdata.nasa.gov/profile"
@@ -82,11 +82,11 @@ def test_search_returns_manifest_from_cmr_records(fake_http):
     page = _cmr_page()
     fake_http.get(CMR, json=page, headers={"CMR-Hits": str(page["hits"])})
 
-    df = pace.search_granules(
+    df = earthdata.search_granules(
         start="2024-03-01", end="2024-05-31", bbox=(-83.5, 41.3, -82.45, 42.2)
     )
 
-    assert list(df.columns) == list(pace.MANIFEST_COLUMNS)
+    assert list(df.columns) == list(earthdata.MANIFEST_COLUMNS)
     # duplicate dropped, the BGC file filtered, sorted by time (March before May)
     assert df["granule"].tolist() == [
         "PACE_OCI.20240316T180334.L2.OC_AOP.V3_1.nc",
@@ -97,7 +97,9 @@ def test_search_returns_manifest_from_cmr_records(fake_http):
     march, may = df.iloc[0], df.iloc[1]
     assert may["size_bytes"] == 187245319 and may["size_tolerance_bytes"] == 0
     assert march["size_bytes"] == round(164.92 * 2**20)
-    assert march["size_tolerance_bytes"] == pace.rounded_size_tolerance(round(164.92 * 2**20), "MB")
+    assert march["size_tolerance_bytes"] == earthdata.rounded_size_tolerance(
+        round(164.92 * 2**20), "MB"
+    )
     assert 0.045 * march["size_bytes"] < march["size_tolerance_bytes"] < 0.06 * march["size_bytes"]
     assert march["time_start"] == "2024-03-16T18:03:34Z"
     assert march["time_end"] == "2024-03-16T18:08:33Z"
@@ -120,10 +122,10 @@ def test_search_returns_manifest_from_cmr_records(fake_http):
 
 def test_search_with_no_results_gives_empty_manifest(fake_http):
     fake_http.get(CMR, json={"hits": 0, "took": 1, "items": []}, headers={"CMR-Hits": "0"})
-    df = pace.search_granules(
+    df = earthdata.search_granules(
         start="2024-01-01", end="2024-01-02", bbox=(-83.5, 41.3, -82.45, 42.2)
     )
-    assert df.empty and list(df.columns) == list(pace.MANIFEST_COLUMNS)
+    assert df.empty and list(df.columns) == list(earthdata.MANIFEST_COLUMNS)
 
 
 @pytest.mark.parametrize(
@@ -136,30 +138,30 @@ def test_search_with_no_results_gives_empty_manifest(fake_http):
 def test_search_rejects_bad_arguments(kwargs, match):
     args = {"start": "2024-03-01", "end": "2024-05-31", "bbox": (-83.5, 41.3, -82.45, 42.2)}
     with pytest.raises(ValueError, match=match):
-        pace.search_granules(**{**args, **kwargs})
+        earthdata.search_granules(**{**args, **kwargs})
 
 
 def test_manifest_roundtrip_and_schema_errors(fake_http, tmp_path):
     page = _cmr_page()
     fake_http.get(CMR, json=page, headers={"CMR-Hits": str(page["hits"])})
-    df = pace.search_granules(
+    df = earthdata.search_granules(
         start="2024-03-01", end="2024-05-31", bbox=(-83.5, 41.3, -82.45, 42.2)
     )
-    path = pace.write_manifest(df, tmp_path / "manifest.csv")
-    back = pace.read_manifest(path)
+    path = earthdata.write_manifest(df, tmp_path / "manifest.csv")
+    back = earthdata.read_manifest(path)
     pd.testing.assert_frame_equal(back[df.columns.tolist()], df, check_dtype=False)
     assert back["version"].tolist() == ["3.1", "3.1"]  # kept as text, not the float 3.1
 
     df.drop(columns="url").to_csv(tmp_path / "no_url.csv", index=False)
     with pytest.raises(ValueError, match=r"no_url\.csv.*'url'"):
-        pace.read_manifest(tmp_path / "no_url.csv")
+        earthdata.read_manifest(tmp_path / "no_url.csv")
 
     bad = df.copy()
     bad["size_bytes"] = bad["size_bytes"].astype(object)
     bad.loc[1, "size_bytes"] = "12.5MB"
     bad.to_csv(tmp_path / "bad_size.csv", index=False)
     with pytest.raises(ValueError, match=r"bad_size\.csv.*'size_bytes' row 1"):
-        pace.read_manifest(tmp_path / "bad_size.csv")
+        earthdata.read_manifest(tmp_path / "bad_size.csv")
 
 
 # --------------------------------------------------------------------------------- login
@@ -170,23 +172,23 @@ def test_login_without_credentials_explains_both_options(fresh_earthaccess, monk
         raise AssertionError("earthaccess.login must not be reached without credentials")
 
     monkeypatch.setattr(earthaccess, "login", never)
-    with pytest.raises(pace.EarthdataLoginError) as err:
-        pace.login()
+    with pytest.raises(earthdata.EarthdataLoginError) as err:
+        earthdata.login()
     text = str(err.value)
     assert "EARTHDATA_TOKEN" in text and "EARTHDATA_USERNAME" in text
     assert str(fresh_earthaccess / ".netrc") in text and "urs.earthdata.nasa.gov" in text
     # only a username is not enough for the environment strategy
     monkeypatch.setenv("EARTHDATA_USERNAME", "someone")
-    with pytest.raises(pace.EarthdataLoginError):
-        pace.login("environment")
+    with pytest.raises(earthdata.EarthdataLoginError):
+        earthdata.login("environment")
     with pytest.raises(ValueError, match="interactive"):
-        pace.login("interactive")
+        earthdata.login("interactive")
 
 
 def test_login_with_token_from_environment(monkeypatch, fake_http):
     monkeypatch.setenv("EARTHDATA_TOKEN", "tok-from-env")
     fake_http.get(EDL_PROFILE, json={"uid": "tester"})
-    auth = pace.login()
+    auth = earthdata.login()
     assert auth.authenticated
     session = earthaccess.get_requests_https_session()
     assert session.headers["Authorization"] == "Bearer tok-from-env"
@@ -197,7 +199,7 @@ def test_login_with_password_never_reveals_it(monkeypatch, fake_http, caplog, ca
     monkeypatch.setenv("EARTHDATA_PASSWORD", PASSWORD)
     caplog.set_level(logging.DEBUG)
     _serve_edl(fake_http)
-    auth = pace.login()
+    auth = earthdata.login()
     assert auth.authenticated
     assert (
         earthaccess.get_requests_https_session().headers["Authorization"] == "Bearer edl-token-abc"
@@ -206,8 +208,8 @@ def test_login_with_password_never_reveals_it(monkeypatch, fake_http, caplog, ca
     # rejected credentials: a clear error, still without the secret
     monkeypatch.setattr(earthaccess, "_auth", Auth())
     fake_http.replace(responses.POST, EDL_TOKEN, status=401, json={"error": "invalid_credentials"})
-    with pytest.raises(pace.EarthdataLoginError, match="rejected") as err:
-        pace.login("environment")
+    with pytest.raises(earthdata.EarthdataLoginError, match="rejected") as err:
+        earthdata.login("environment")
 
     logged = caplog.text + " ".join(str(r.args) for r in caplog.records)
     out = capsys.readouterr()
@@ -224,7 +226,7 @@ def test_login_from_netrc_in_home(fresh_earthaccess, fake_http, caplog):
     netrc.chmod(0o600)
     caplog.set_level(logging.DEBUG)
     _serve_edl(fake_http)
-    assert pace.login().authenticated
+    assert earthdata.login().authenticated
     token_calls = [c for c in fake_http.calls if c.request.url == EDL_TOKEN]
     basic = base64.b64encode(f"netrc-user:{PASSWORD}".encode()).decode()
     assert token_calls[0].request.headers["Authorization"] == f"Basic {basic}"
@@ -234,8 +236,8 @@ def test_login_from_netrc_in_home(fresh_earthaccess, fake_http, caplog):
 def test_login_reports_unparseable_netrc_without_its_content(fresh_earthaccess):
     netrc = fresh_earthaccess / ".netrc"
     netrc.write_text(f"machine urs.earthdata.nasa.gov login u password {PASSWORD} extra\n")
-    with pytest.raises(pace.EarthdataLoginError, match=r"\.netrc \(line \d+\)") as err:
-        pace.login("netrc")
+    with pytest.raises(earthdata.EarthdataLoginError, match=r"\.netrc \(line \d+\)") as err:
+        earthdata.login("netrc")
     assert PASSWORD not in str(err.value)
 
 
@@ -262,7 +264,7 @@ def test_download_retries_then_succeeds(fake_http, tmp_path):
     fake_http.get(URL, body=requests.exceptions.ConnectionError("reset by peer"))
     fake_http.get(URL, status=503)
     fake_http.get(URL, body=BODY, content_type=NC, auto_calculate_content_length=True)
-    out = pace.download_granule(
+    out = earthdata.download_granule(
         _row(), tmp_path / GRANULE, retries=3, backoff_s=0, session_factory=requests.Session
     )
     assert out.read_bytes() == BODY
@@ -275,7 +277,7 @@ def test_download_truncated_transfer_is_retried(fake_http, tmp_path):
         URL, body=BODY[:1000], content_type=NC, headers={"Content-Length": str(len(BODY))}
     )
     fake_http.get(URL, body=BODY, content_type=NC, auto_calculate_content_length=True)
-    out = pace.download_granule(
+    out = earthdata.download_granule(
         _row(), tmp_path / GRANULE, backoff_s=0, session_factory=requests.Session
     )
     assert out.read_bytes() == BODY and len(fake_http.calls) == 2
@@ -283,8 +285,8 @@ def test_download_truncated_transfer_is_retried(fake_http, tmp_path):
 
 def test_download_gives_up_after_retries(fake_http, tmp_path):
     fake_http.get(URL, status=503)
-    with pytest.raises(pace.EarthdataDownloadError, match="3 attempts"):
-        pace.download_granule(
+    with pytest.raises(earthdata.EarthdataDownloadError, match="3 attempts"):
+        earthdata.download_granule(
             _row(), tmp_path / GRANULE, retries=2, backoff_s=0, session_factory=requests.Session
         )
     assert len(fake_http.calls) == 3
@@ -293,8 +295,8 @@ def test_download_gives_up_after_retries(fake_http, tmp_path):
 
 def test_download_size_mismatch_fails_and_leaves_no_file(fake_http, tmp_path):
     fake_http.get(URL, body=BODY[:-10], content_type=NC, auto_calculate_content_length=True)
-    with pytest.raises(pace.EarthdataDownloadError, match=r"manifest says 10240 B"):
-        pace.download_granule(
+    with pytest.raises(earthdata.EarthdataDownloadError, match=r"manifest says 10240 B"):
+        earthdata.download_granule(
             _row(), tmp_path / GRANULE, backoff_s=0, session_factory=requests.Session
         )
     assert len(fake_http.calls) == 1  # a complete file of the wrong size is not retried
@@ -303,7 +305,9 @@ def test_download_size_mismatch_fails_and_leaves_no_file(fake_http, tmp_path):
 
 def test_download_accepts_rounded_size_within_tolerance(fake_http, tmp_path):
     fake_http.get(URL, body=BODY[:-10], content_type=NC, auto_calculate_content_length=True)
-    out = pace.download_granule(_row(tol=64), tmp_path / GRANULE, session_factory=requests.Session)
+    out = earthdata.download_granule(
+        _row(tol=64), tmp_path / GRANULE, session_factory=requests.Session
+    )
     assert out.stat().st_size == len(BODY) - 10
 
 
@@ -311,28 +315,29 @@ def test_existing_file_with_wrong_size_is_downloaded_again(fake_http, tmp_path):
     dest = tmp_path / GRANULE
     dest.write_bytes(BODY[:500])  # an interrupted earlier download with the final name
     fake_http.get(URL, body=BODY, content_type=NC, auto_calculate_content_length=True)
-    pace.download_granule(_row(), dest, session_factory=requests.Session)
+    earthdata.download_granule(_row(), dest, session_factory=requests.Session)
     assert dest.read_bytes() == BODY and len(fake_http.calls) == 1
 
 
 def test_existing_file_with_manifest_size_is_kept(fake_http, tmp_path):
     dest = tmp_path / GRANULE
     dest.write_bytes(BODY)
-    out = pace.download_granule(_row(), tmp_path, session_factory=requests.Session)  # a directory
+    # dest is a directory
+    out = earthdata.download_granule(_row(), tmp_path, session_factory=requests.Session)
     assert out == dest and len(fake_http.calls) == 0
 
 
 def test_download_auth_failure_and_login_page_are_not_retried(fake_http, tmp_path):
     fake_http.get(URL, status=401)
-    with pytest.raises(pace.EarthdataDownloadError, match="401"):
-        pace.download_granule(
+    with pytest.raises(earthdata.EarthdataDownloadError, match="401"):
+        earthdata.download_granule(
             _row(), tmp_path / GRANULE, backoff_s=0, session_factory=requests.Session
         )
     fake_http.replace(
         responses.GET, URL, body="<html>Earthdata Login</html>", content_type="text/html"
     )
-    with pytest.raises(pace.EarthdataDownloadError, match="HTML"):
-        pace.download_granule(
+    with pytest.raises(earthdata.EarthdataDownloadError, match="HTML"):
+        earthdata.download_granule(
             _row(), tmp_path / GRANULE, backoff_s=0, session_factory=requests.Session
         )
     assert len(fake_http.calls) == 2
@@ -343,7 +348,8 @@ def test_download_uses_earthaccess_session_after_login(monkeypatch, fake_http, t
     monkeypatch.setenv("EARTHDATA_TOKEN", "tok-from-env")
     fake_http.get(EDL_PROFILE, json={"uid": "tester"})
     fake_http.get(URL, body=BODY, content_type=NC, auto_calculate_content_length=True)
-    out = pace.download_granule(URL, tmp_path / GRANULE, expected_size_bytes=len(BODY))  # logs in
+    # not logged in yet: download_granule logs in
+    out = earthdata.download_granule(URL, tmp_path / GRANULE, expected_size_bytes=len(BODY))
     assert out.read_bytes() == BODY
     data_calls = [c for c in fake_http.calls if c.request.url == URL]
     assert data_calls[0].request.headers["Authorization"] == "Bearer tok-from-env"

@@ -11,7 +11,6 @@ from sklearn.model_selection import GridSearchCV, cross_val_predict
 from spectm.data_files import data_path
 from spectm.evaluate.baselines import (
     ALGORITHMS,
-    PREDICTION_COLUMNS,
     fit_cell,
     inner_date_splits,
     make_pipeline,
@@ -28,6 +27,7 @@ from spectm.evaluate.features import (
     model_width,
     parse_feature_set,
 )
+from spectm.evaluate.protocol import PREDICTION_COLUMNS
 from spectm.evaluate.splits import date_groups
 from spectm.evaluate.summary import summarise
 from spectm.spectral.bands import pace_oci_rrs_wavelengths

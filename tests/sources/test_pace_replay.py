@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -7,7 +10,8 @@ import xarray as xr
 from spectm.data_files import data_path
 from spectm.geo import WESTERN_BASIN_BBOX, geodesic_km, in_bbox, water_mask
 from spectm.io.pace_l2 import L2_FLAG_NAMES
-from spectm.sources import pace_demo
+from spectm.sources import pace
+from spectm.sources.pace import earthdata, replay
 from spectm.tables import spectra_matrix
 
 TABLE = data_path("pace_oci", "lake_erie_pace_oci_l2aop_rrs_glerl_matchups_2024_2025.csv")
@@ -30,7 +34,7 @@ def table():
 @pytest.fixture(scope="module")
 def june(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return pace_demo.write_demo_granule(G_JUNE, out, seed=7, **SMALL)
+    return replay.write_demo_granule(G_JUNE, out, seed=7, **SMALL)
 
 
 def raw(path):
@@ -52,7 +56,7 @@ def raw(path):
 
 def test_demo_granules_lists_the_45_real_granules(table):
     df, _, _ = table
-    g = pace_demo.demo_granules()
+    g = replay.demo_granules()
     assert len(g) == 45 == df["granule"].nunique()
     assert g["granule"].is_unique
     assert g["n_spectra"].sum() == 190
@@ -72,7 +76,7 @@ def test_table_with_inconsistent_time_is_rejected(tmp_path, table):
     path = tmp_path / "t.csv"
     bad.to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"t\.csv: row 3"):
-        pace_demo.demo_granules(path)
+        replay.demo_granules(path)
 
 
 def test_file_structure_is_l2_aop(june):
@@ -178,9 +182,9 @@ def test_land_cloud_and_noise(june, table):
 
 
 def test_deterministic_for_a_seed(tmp_path):
-    a = pace_demo.write_demo_granule(G_JUNE, tmp_path / "a", seed=3, **SMALL)
-    b = pace_demo.write_demo_granule(G_JUNE, tmp_path / "b", seed=3, **SMALL)
-    c = pace_demo.write_demo_granule(G_JUNE, tmp_path / "c", seed=4, **SMALL)
+    a = replay.write_demo_granule(G_JUNE, tmp_path / "a", seed=3, **SMALL)
+    b = replay.write_demo_granule(G_JUNE, tmp_path / "b", seed=3, **SMALL)
+    c = replay.write_demo_granule(G_JUNE, tmp_path / "c", seed=4, **SMALL)
     ra, rb, rc = raw(a), raw(b), raw(c)
     for key in ("rrs", "flags", "lat", "lon"):
         np.testing.assert_array_equal(ra[key], rb[key])
@@ -192,7 +196,7 @@ def test_nearby_stations_with_different_spectra_get_distinct_pixels(tmp_path, ta
     df, spectra, _ = table
     # 2024.1 (scum) and WE6 are 1.2 km apart: with 3 km pixels they share a nearest pixel,
     # so one spectrum moves to the nearest free pixel; both must be present exactly
-    p = pace_demo.write_demo_granule(G_SCUM, tmp_path, seed=0, **SMALL)
+    p = replay.write_demo_granule(G_SCUM, tmp_path, seed=0, **SMALL)
     r = raw(p)
     decoded = r["rrs"].astype(float) * 2e-6 + 0.05
     for i in np.flatnonzero((df["granule"] == G_SCUM).to_numpy()):
@@ -204,19 +208,90 @@ def test_nearby_stations_with_different_spectra_get_distinct_pixels(tmp_path, ta
 
 def test_bad_arguments_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="not in the matchup table"):
-        pace_demo.write_demo_granule(
-            "PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc", tmp_path, **SMALL
-        )
+        replay.write_demo_granule("PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc", tmp_path, **SMALL)
     with pytest.raises(ValueError, match="must be named like its granule"):
-        pace_demo.write_demo_granule(G_JUNE, tmp_path / "other.nc", **SMALL)
+        replay.write_demo_granule(G_JUNE, tmp_path / "other.nc", **SMALL)
     with pytest.raises(ValueError, match="does not cover the AOI"):
-        pace_demo.write_demo_granule(G_JUNE, tmp_path, shape=(20, 20), pixel_km=1.2)
+        replay.write_demo_granule(G_JUNE, tmp_path, shape=(20, 20), pixel_km=1.2)
     with pytest.raises(ValueError, match="cloud_fraction"):
-        pace_demo.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.95, **SMALL)
+        replay.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.95, **SMALL)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_no_cloud_when_cloud_fraction_zero(tmp_path):
-    p = pace_demo.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.0, seed=1, **SMALL)
+    p = replay.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.0, seed=1, **SMALL)
     flags = raw(p)["flags"]
     assert not (flags & (bit("CLDICE") | bit("STRAYLIGHT"))).any()
+
+
+# --------------------------------------------------------------------------- the source interface
+
+SEARCH = {
+    "short_name": "PACE_OCI_L2_AOP",
+    "version": "3.0",
+    "provider": "OB_CLOUD",
+    "bbox": WESTERN_BASIN_BBOX,
+}
+
+
+def test_demo_manifest_and_granule_through_the_source_interface(tmp_path):
+    path = pace.write_granule_manifest(
+        tmp_path / "manifest.csv", source="demo", start="2024-06-01", end="2024-06-30", **SEARCH
+    )
+    m = earthdata.read_manifest(path)
+    assert sorted(m.columns) == sorted(earthdata.REQUIRED_MANIFEST_COLUMNS)
+    assert G_JUNE in set(m["granule"])
+    t = pd.to_datetime(m["time_start"], utc=True)
+    assert t.is_monotonic_increasing
+    assert t.min() >= pd.Timestamp("2024-06-01", tz="UTC")
+    assert t.max() < pd.Timestamp("2024-07-01", tz="UTC")
+    assert (m["url"] == "demo:replay/" + m["granule"]).all()
+    assert m["size_bytes"].isna().all() and (m["provider"] == "demo").all()
+
+    two = pace.demo_manifest("2024-06-01", "2024-06-30", max_granules=2)
+    assert two["granule"].tolist() == m["granule"].head(2).tolist()
+
+    out = pace.fetch_granule(path, G_JUNE, tmp_path, source="demo", seed=7, **SMALL)
+    direct = replay.write_demo_granule(G_JUNE, tmp_path / "direct", seed=7, **SMALL)
+    assert out == tmp_path / G_JUNE
+    a, b = raw(out), raw(direct)
+    for key in ("rrs", "flags", "lat", "lon"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_source_interface_rejects_bad_requests(tmp_path):
+    with pytest.raises(ValueError, match="unknown source 'nasa'"):
+        pace.write_granule_manifest(
+            tmp_path / "m.csv", source="nasa", start="2024-06-01", end="2024-06-30", **SEARCH
+        )
+    with pytest.raises(RuntimeError, match=r"no PACE_OCI_L2_AOP v3\.0 granules"):
+        pace.write_granule_manifest(
+            tmp_path / "m.csv", source="demo", start="2020-01-01", end="2020-01-31", **SEARCH
+        )
+    path = pace.write_granule_manifest(
+        tmp_path / "m.csv", source="demo", start="2024-06-01", end="2024-06-30", **SEARCH
+    )
+    with pytest.raises(KeyError, match="not in the manifest"):
+        pace.fetch_granule(
+            path, "PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc", tmp_path, source="demo"
+        )
+    with pytest.raises(ValueError, match="unknown source 'nasa'"):
+        pace.fetch_granule(path, G_JUNE, tmp_path, source="nasa")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
+
+
+def test_demo_source_does_not_import_earthaccess(tmp_path):
+    """earthaccess costs about a second per job; only the earthdata source may import it."""
+    code = (
+        "import sys\n"
+        "from spectm.sources import pace\n"
+        f"m = pace.write_granule_manifest({str(tmp_path / 'm.csv')!r}, source='demo',"
+        " short_name='PACE_OCI_L2_AOP', version='3.0', provider='OB_CLOUD',"
+        " start='2024-06-16', end='2024-06-16', bbox=(-83.5, 41.3, -82.45, 42.2))\n"
+        f"pace.fetch_granule(m, {G_JUNE!r}, {str(tmp_path)!r}, source='demo',"
+        " shape=(48, 44), pixel_km=3.0)\n"
+        "assert 'earthaccess' not in sys.modules, 'earthaccess was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / G_JUNE).is_file()

@@ -43,7 +43,7 @@ from spectm.io.pace_l2 import (
     L2_AOP_NAME_RE,
     L2_FLAG_MASKS,
     L2_FLAG_NAMES,
-    granule_time_from_name,
+    granule_time,
     processing_version_from_name,
 )
 from spectm.spectral.bands import pace_oci_rrs_wavelengths
@@ -131,7 +131,7 @@ def demo_granules(table_path: PathLike | None = None) -> pd.DataFrame:
     df, _ = _table(table_path)
     rows = []
     for name, g in df.groupby("granule", sort=False):
-        start = granule_time_from_name(str(name))
+        start = granule_time(str(name))
         rows.append(
             {
                 "granule": str(name),
@@ -431,7 +431,7 @@ def _write_file(
     note: str,
 ) -> None:
     n_lines, n_pix, n_bands = rrs.shape
-    start = granule_time_from_name(granule)
+    start = granule_time(granule)
     day = start.normalize()
     with h5netcdf.File(path, "w") as f:
         f.dimensions = {
@@ -609,7 +609,7 @@ def write_demo_granule(
         pixel_km=pixel_km, cloud_fraction=cloud_fraction, rng=rng,
     )  # fmt: skip
     first_line = int(rng.integers(0, FULL_LINES - n_lines + 1))
-    start = granule_time_from_name(granule)
+    start = granule_time(granule)
     line_times = start + pd.to_timedelta((first_line + np.arange(n_lines)) * LINE_SECONDS, unit="s")
     note = (
         "generated replay granule: NOT a NASA file. The Rrs of the pixel nearest each of the "

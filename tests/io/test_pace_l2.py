@@ -1,5 +1,7 @@
 import json
+import re
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -11,6 +13,8 @@ from spectm.data_files import data_path
 from spectm.geo import WESTERN_BASIN_BBOX, geodesic_km, in_bbox
 from spectm.io.chips import ChipContractError, read_chip_file, validate_chip, write_chip
 from spectm.io.pace_l2 import (
+    L2_AOP_NAME_RE,
+    L2_AOP_STEM_PATTERN,
     L2_FLAG_MASKS,
     L2_FLAG_NAMES,
     NASA_MATCHUP_EXCLUDE,
@@ -19,13 +23,14 @@ from spectm.io.pace_l2 import (
     flag_names_in,
     flag_statistics,
     flagged,
+    granule_time,
     make_chip,
     open_l2_aop,
     processing_version_from_name,
     read_chip,
 )
 from spectm.report.quicklook import rgb_image, true_colour_png
-from spectm.sources.pace_demo import write_demo_granule
+from spectm.sources.pace.replay import write_demo_granule
 from spectm.tables import spectra_matrix
 
 TABLE = data_path("pace_oci", "lake_erie_pace_oci_l2aop_rrs_glerl_matchups_2024_2025.csv")
@@ -94,6 +99,38 @@ def test_processing_version_from_name():
     assert processing_version_from_name("x/PACE_OCI.20250427T175213.L2.OC_AOP.V3_1.NRT.nc") == "3.1"
     with pytest.raises(ValueError, match="not a PACE OCI L2 AOP file name"):
         processing_version_from_name("PACE_OCI.20240929T185124.L1B.V3.nc")
+
+
+def test_granule_time_from_file_name_path_or_stem():
+    t = pd.Timestamp("2024-09-29T18:51:24Z")
+    assert granule_time("PACE_OCI.20240929T185124.L2.OC_AOP.V3_0.nc") == t
+    assert granule_time("PACE_OCI.20240929T185124.L2.OC_AOP.V3_0") == t  # wildcard stem
+    assert granule_time(Path("x") / "PACE_OCI.20240929T185124.L2.OC_AOP.V3_1.NRT.nc") == t
+    assert str(granule_time("PACE_OCI.20240929T185124.L2.OC_AOP.V3_1.NRT").tz) == "UTC"
+    for bad in ("PACE_OCI.20240929T185124.L1B.V3.nc", "PACE_OCI.20240929T185124.L2.OC_AOP.V3_0.h5"):
+        with pytest.raises(ValueError, match="not a PACE OCI L2 AOP file name"):
+            granule_time(bad)
+
+
+def test_one_granule_name_pattern():
+    """The file-name regex is the stem pattern plus .nc; the stem pattern is the wildcard's."""
+    assert L2_AOP_NAME_RE.pattern == rf"^{L2_AOP_STEM_PATTERN}\.nc$"
+    stem = re.compile(L2_AOP_STEM_PATTERN)
+    for name in (
+        "PACE_OCI.20240929T185124.L2.OC_AOP.V3_0",
+        "PACE_OCI.20250427T175213.L2.OC_AOP.V3_1.NRT",
+        "PACE_OCI.20250427T175213.L2.OC_AOP.V10",
+    ):
+        assert stem.fullmatch(name), name
+        assert L2_AOP_NAME_RE.match(name + ".nc").groups() == stem.fullmatch(name).groups()
+    for name in (
+        "PACE_OCI.20240929T185124.L2.OC_AOP.V3_0.nc",  # a file name, not a stem
+        "PACE_OCI.20240929T1851.L2.OC_AOP.V3_0",  # short time
+        "PACE_OCI.20240929T185124.L2.OC_BGC.V3_0",  # another product
+        "PACE_OCI.20240929T185124.L2.OC_AOP.V3_",
+    ):
+        assert stem.fullmatch(name) is None, name
+        assert L2_AOP_NAME_RE.match(name + ".nc") is None, name
 
 
 # --------------------------------------------------------------------------- read_chip

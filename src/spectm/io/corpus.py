@@ -1,0 +1,69 @@
+"""The pretraining corpus table: unlabelled water spectra on the model band grid.
+
+Each row is one valid water pixel from a chip, linearly resampled onto the model grid, or one
+pixel of a temporal pixel pair (spectrum at t plus the spectrum of the same place 8 days later).
+It is built by :func:`spectm.train.corpus.build_corpus`.
+
+Corpus table (Parquet, one row per spectrum):
+
+========================  =======================================================================
+``granule``               source granule (for pairs: the granule at t)
+``time_utc``              overpass time, tz-aware UTC
+``lat``, ``lon``          pixel centre (degrees, WGS84)
+``split``                 ``train`` or ``val``; whole overpass dates go to one side
+``source``                ``chip`` or ``pair``
+``Rrs_<nm>``              Rrs (sr-1) on the model grid, float32, all finite
+``future_Rrs_<nm>``       Rrs (sr-1) 8 days later on the same grid; NaN unless ``source == pair``
+========================  =======================================================================
+
+``df.attrs`` (kept in the Parquet file) records the grid name, its wavelengths, the gap-filled
+bands (interpolated across a sensor gap, e.g. PACE's 589-612 nm), counts and the sampling seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spectm._io import PathLike, write_parquet
+from spectm.tables import find_rrs_columns, rrs_columns
+
+FUTURE_PREFIX = "future_Rrs_"
+"""Column prefix of the spectra 8 days later (``future_Rrs_<nm>``)."""
+META_COLUMNS = ("granule", "time_utc", "lat", "lon", "split", "source")
+"""Columns every corpus row carries besides the spectra."""
+PAIR_COLUMNS = ("granule_t", "granule_t8", "lat", "lon", "lead_hours")
+"""Columns a pixel-pairs table must carry to enter the corpus."""
+
+
+def write_corpus(df: pd.DataFrame, path: PathLike) -> Path:
+    """Write the corpus to Parquet atomically (``attrs`` included) and return the path."""
+    return write_parquet(df, path)
+
+
+def read_corpus(path: PathLike) -> pd.DataFrame:
+    """Read and check a corpus written by :func:`write_corpus`.
+
+    Raises:
+        ValueError: naming the file when a column is missing, the future columns do not match the
+            spectral columns, a spectrum is not finite, or ``split`` has other values.
+
+    """
+    df = pd.read_parquet(path)
+    missing = [c for c in META_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"corpus {path}: missing columns {missing}")
+    cols, wl = find_rrs_columns(df)
+    fut = rrs_columns(wl, prefix=FUTURE_PREFIX)
+    absent = [c for c in fut if c not in df.columns]
+    if absent:
+        raise ValueError(f"corpus {path}: missing future columns {absent[:3]}...")
+    bad_rows = np.flatnonzero(~np.isfinite(df[cols].to_numpy(dtype=float)).all(axis=1))
+    if bad_rows.size:
+        raise ValueError(f"corpus {path}: non-finite Rrs in row {int(bad_rows[0])}")
+    bad_split = sorted(set(df["split"].unique()) - {"train", "val"})
+    if bad_split:
+        raise ValueError(f"corpus {path}: column 'split' has values {bad_split}")
+    return df

@@ -1,0 +1,162 @@
+"""SpecTM fine-tuning evaluated over the outer cells of the shared protocol.
+
+Per (dataset, horizon), for each seed, fold and label fraction exactly the cells of the baselines
+(:func:`spectm.evaluate.protocol.outer_cells`): ``frozen`` (ridge on frozen pooled embeddings) in
+every cell, ``full`` (end-to-end fine-tuning) in the cells of ``full_fractions``. Method names
+``spectm_<mask strategy>_<mode>``, feature set ``spectm_<grid>``; predictions follow
+:data:`spectm.evaluate.protocol.PREDICTION_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spectm._io import PathLike
+from spectm.evaluate.baselines import fit_cell
+from spectm.evaluate.protocol import (
+    check_fractions,
+    concat_predictions,
+    labelled_groups,
+    outer_cells,
+    prediction_frame,
+)
+from spectm.model.device import resolve_device, torch_threads
+from spectm.model.pretrained import embed, load_pretrained
+from spectm.train.finetune import MODES, FullConfig, fit_full, spectra_on_model_grid
+
+logger = logging.getLogger(__name__)
+
+
+def _frozen_cell(
+    z: np.ndarray, y: np.ndarray, dates: np.ndarray, tr: np.ndarray, te: np.ndarray, **kw: Any
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Ridge on frozen embeddings z (n, d_model): test predictions, half-width, config."""
+    names = [f"spectm_emb_{i}" for i in range(z.shape[1])]
+    c = fit_cell(z[tr], y[tr], dates[tr], algorithm="ridge", feature_names=names, **kw)
+    conf = {"mode": "frozen", "inner_folds": len(c.inner_splits), **c.best_params}
+    return np.ravel(c.model.predict(z[te])), c.halfwidth, conf
+
+
+def _full_cell(
+    x: np.ndarray, y: np.ndarray, dates: np.ndarray, tr: np.ndarray, te: np.ndarray, **kw: Any
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """End-to-end fine-tuning on x (n, n_grid): test predictions, half-width, config."""
+    model, meta = kw["model"], kw["meta"]
+    rest = {k: v for k, v in kw.items() if k not in ("model", "meta")}
+    fit = fit_full(model, meta, x[tr], y[tr], dates[tr], **rest)
+    conf = {"mode": "full", "n_fit": fit.n_fit, "n_val": fit.n_val, "best_epoch": fit.best_epoch}
+    conf.update(epochs_run=len(fit.history) - 1, **asdict(kw["cfg"]))
+    return fit.predict(x[te]), fit.halfwidth, conf
+
+
+def run_finetune_grid(
+    df: pd.DataFrame,
+    checkpoint_path: PathLike,
+    *,
+    fractions: Sequence[float],
+    seeds: Sequence[int],
+    modes: Sequence[str] = MODES,
+    n_splits: int = 5,
+    inner_splits: int = 5,
+    alpha: float = 0.1,
+    full_fractions: Sequence[float] | None = None,
+    ridge_grid: str = "full",
+    full: FullConfig | None = None,
+    device: str = "auto",
+    num_threads: int | None = None,
+    method_prefix: str | None = None,
+) -> pd.DataFrame:
+    """Test-fold predictions of SpecTM fine-tuned per outer cell (same splits as the baselines).
+
+    Args:
+        df: Labelled dataset (``row_id``, ``dataset``, ``horizon``, ``time_utc``,
+            ``log10_microcystin``, ``Rrs_<nm>`` sr-1 at any wavelengths covering the model grid,
+            optional ``dt_hours``). Split per dataset x horizon, rows in table order.
+        checkpoint_path: Pretrained ``model.pt``.
+        fractions: Label fractions of the outer training part, each in (0, 1].
+        seeds: Seeds (outer split, subsample, inner folds, fine-tuning).
+        modes: ``frozen`` and/or ``full``.
+        n_splits: Outer date-grouped folds.
+        inner_splits: Inner date folds of the ridge (frozen, and the probe of ``full``).
+        alpha: Conformal miscoverage.
+        full_fractions: Fractions run in ``full`` mode (None = all ``fractions``).
+        ridge_grid: Ridge alpha grid (baselines' ``demo`` or ``full``) of frozen and the probe.
+        full: Settings of ``full`` mode (default :class:`FullConfig`); its ``ridge_grid`` and
+            ``inner_splits`` are those given here.
+        device: ``auto``, ``cpu``, ``cuda``, ``mps``.
+        num_threads: Torch CPU threads during the run (None = unchanged).
+        method_prefix: Method name prefix; default ``spectm_<mask strategy>``.
+
+    Returns:
+        Predictions (:data:`~spectm.evaluate.protocol.PREDICTION_COLUMNS`), one row per test
+        prediction; ``attrs`` holds wall times (s) and the number of ``full`` fits.
+
+    Raises:
+        ValueError: on unknown modes, bad fractions, or a malformed dataset.
+
+    """
+    bad_modes = [m for m in modes if m not in MODES]
+    if bad_modes or not modes:
+        raise ValueError(f"unknown fine-tuning mode(s) {list(modes)}; expected some of {MODES}")
+    check_fractions([*fractions, *(full_fractions or [])])
+    full_set = list(fractions if full_fractions is None else full_fractions)
+    stray = [f for f in full_set if not np.isclose(f, list(fractions)).any()]
+    if stray:
+        raise ValueError(f"full_fractions {stray} are not among fractions {list(fractions)}")
+    groups = labelled_groups(df)
+    cfg = replace(full or FullConfig(), ridge_grid=ridge_grid, inner_splits=inner_splits)
+    frames: list[pd.DataFrame] = []
+    wall = {"embed": 0.0, "frozen": 0.0, "full": 0.0}
+    n_full = 0
+    with torch_threads(num_threads):
+        dev = resolve_device(device)
+        model, meta = load_pretrained(checkpoint_path, device=dev)
+        x_all = spectra_on_model_grid(df, meta)
+        prefix = method_prefix or f"spectm_{meta.mask_strategy}"
+        feature_set = f"spectm_{meta.grid}"
+        for group in groups:
+            x, y, dates = x_all[group.index], group.y, group.dates
+            t0 = time.perf_counter()
+            z = embed(model, meta, x).astype(float) if "frozen" in modes else None  # (n, d)
+            wall["embed"] += time.perf_counter() - t0
+            for cell in outer_cells(dates, seeds=seeds, fractions=fractions, n_splits=n_splits):
+                jobs: list[tuple[str, Any, np.ndarray, dict[str, Any]]] = []
+                if z is not None:
+                    kw = dict(grid=ridge_grid, inner_splits=inner_splits, seed=cell.seed)
+                    jobs.append(("frozen", _frozen_cell, z, {**kw, "alpha": alpha}))
+                if "full" in modes and np.isclose(cell.fraction, full_set).any():
+                    kw = dict(model=model, meta=meta, cfg=cfg, seed=cell.seed, device=dev)
+                    jobs.append(("full", _full_cell, x, {**kw, "alpha": alpha}))
+                for mode, run, inputs, kw in jobs:
+                    t0 = time.perf_counter()
+                    pred, q, conf = run(inputs, y, dates, cell.train, cell.test, **kw)
+                    wall[mode] += time.perf_counter() - t0
+                    n_full += mode == "full"
+                    conf.update(n_train=int(cell.train.size), checkpoint=Path(checkpoint_path).name)
+                    frames.append(
+                        prediction_frame(
+                            group,
+                            cell,
+                            pred,
+                            q,
+                            method=f"{prefix}_{mode}",
+                            feature_set=feature_set,
+                            config=conf,
+                        )
+                    )
+            logger.info("fine-tuned %s: wall seconds %s", group.key, wall)
+    out = concat_predictions(frames)
+    out.attrs = {
+        "wall_seconds": {k: round(v, 2) for k, v in wall.items()},
+        "n_full_fits": n_full,
+        "device": str(dev),
+    }
+    return out
