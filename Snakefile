@@ -1,5 +1,6 @@
 # spectm: PACE OCI + NOAA GLERL -> SpecTM spectral foundation model for microcystin monitoring.
-# This file is a table of contents: configuration, validation, one include per stage, `all`.
+# This file is a table of contents: configuration (config.yaml, a link to the package's
+# src/spectm/config/config.yaml; validated by its schema), one include per stage, `all`.
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -8,7 +9,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, "src/spectm/config/schema.yaml")
 
 
 include: "workflow/rules/common.smk"

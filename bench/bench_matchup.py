@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from spectm.config import read_config
 from spectm.matchup import match_samples
 from spectm.spectral.bands import pace_oci_rrs_wavelengths
 
@@ -86,7 +87,7 @@ def main() -> None:
         samples = make_samples(args.samples, args.side, 4.0 * args.chips, rng)
         t_gen = time.perf_counter() - t
         t, c = time.perf_counter(), time.process_time()
-        res = match_samples(samples, paths)
+        res = match_samples(samples, paths, read_config().matchup)
         t_match, c_match = time.perf_counter() - t, time.process_time() - c
     n_pix = args.chips * args.side**2
     print(f"generated {args.chips} chips ({n_pix} pixels x {wl.size} bands) in {t_gen:.2f} s")

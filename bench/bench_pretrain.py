@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from spectm.config import read_config
 from spectm.train.pretrain import PretrainConfig, pretrain
 
 
@@ -30,14 +32,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = PretrainConfig(
-            preset=a.preset,
-            mask_strategy=a.strategy,
+        conf = read_config()
+        model = replace(conf.model, preset=a.preset)
+        section = replace(
+            conf.pretrain,
             batch_size=a.batch_size,
-            max_steps=a.steps,
             max_epochs=10_000,
             checkpoint_every=max(a.steps // 2, 1),
+        )
+        cfg = PretrainConfig.from_sections(
+            model,
+            section,
+            strategy=a.strategy,
             device=a.device,
+            max_steps=a.steps,
             num_threads=a.threads,
             progress=False,
         )

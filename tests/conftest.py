@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,56 @@ import torch
 import xarray as xr
 
 from spectm._io import write_netcdf
+from spectm.config import EvaluationConfig, MatchupConfig, PairsConfig
+
+MATCHUP = MatchupConfig(
+    window_days=4.0,
+    radius_km=2.0,
+    depth_categories=("Surface",),
+    min_valid_frac=0.5,
+    max_cv=0.15,
+    drop_position_flagged=True,
+)
+"""Matchup settings of the tests (explicit, so a change of config.yaml cannot move a test)."""
+
+PAIRS = PairsConfig(
+    lead_days=8.0, tolerance_days=2.0, pixel_max_dist_km=0.75, max_pixel_pairs_per_granule_pair=2000
+)
+"""Pixel-pair settings of the tests."""
+
+
+PRETRAIN_DEFAULTS = {
+    "mask_strategy": "targeted",
+    "mask_windows_nm": ((615, 640), (660, 680), (695, 720)),
+    "lr": 1e-4,
+    "weight_decay": 0.01,
+    "batch_size": 256,
+    "max_epochs": 100,
+    "patience": 10,
+    "checkpoint_every": 200,
+    "seed": 0,
+    "device": "cpu",
+}
+"""Pretraining settings of the tests unless a test says otherwise (the paper's optimiser)."""
+
+
+def pretrain_config(**kw: object) -> Any:
+    """A ``spectm.train.pretrain.PretrainConfig`` of :data:`PRETRAIN_DEFAULTS` updated by ``kw``."""
+    from spectm.train.pretrain import PretrainConfig
+
+    return PretrainConfig(**{**PRETRAIN_DEFAULTS, **kw})  # type: ignore[arg-type]
+
+
+def evaluation(**kw: object) -> EvaluationConfig:
+    """Evaluation protocol settings for tests: 2 seeds, 3 outer and inner folds, demo grid."""
+    base = {
+        "seeds": (0, 1),
+        "n_splits": 3,
+        "inner_splits": 3,
+        "interval_alpha": 0.1,
+        "grid": "demo",
+    }
+    return EvaluationConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -5,12 +5,22 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from spectm.config import ConfigError, load_config, validate_config
+from spectm.config import (
+    DEFAULT_CONFIG_PATH,
+    SCHEMA_PATH,
+    ConfigError,
+    EvaluationConfig,
+    SpectmConfig,
+    load_config,
+    validate_config,
+)
+from spectm.model.masking import MASK_STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,3 +92,74 @@ def test_snakemake_stops_on_a_typo_and_names_the_key(tmp_path, cfg):
     )
     assert proc.returncode != 0
     assert "lead_dayz" in proc.stdout + proc.stderr
+
+
+def test_root_config_is_the_package_default():
+    """One file holds every default: the repository's config.yaml is the package's."""
+    assert (ROOT / "config.yaml").resolve() == DEFAULT_CONFIG_PATH.resolve()
+    assert SCHEMA_PATH.parent == DEFAULT_CONFIG_PATH.parent  # both are package data
+
+
+def test_typed_sections_hold_every_key(cfg):
+    typed = SpectmConfig.from_dict(cfg)
+    for name, value in cfg.items():
+        section = getattr(typed, name)
+        plain = section.to_dict() if hasattr(section, "to_dict") else section
+        if isinstance(plain, tuple):
+            plain = list(plain)
+        assert plain == value, name
+    assert isinstance(typed.evaluation, EvaluationConfig) and typed.evaluation.seeds == (0, 1, 2)
+    with pytest.raises(ValueError, match=r"config section 'evaluation': missing keys \['grid'\]"):
+        EvaluationConfig.from_dict(
+            {k: v for k, v in cfg["evaluation"].items() if k != "grid"}, name="evaluation"
+        )
+
+
+def test_strategy_names_come_from_the_masking_module():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert tuple(schema["properties"]["strategies"]["items"]["enum"]) == MASK_STRATEGIES
+    full = schema["properties"]["finetune"]["properties"]["full_strategies"]["items"]["enum"]
+    assert tuple(full) == MASK_STRATEGIES
+
+
+def _merged(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def test_paper_config_layers_on_the_default(cfg):
+    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    merged = _merged(cfg, paper)
+    validate_config(merged)
+    typed = SpectmConfig.from_dict(merged)
+    assert typed.model.preset == "paper" and typed.evaluation.grid == "full"
+    assert len(typed.evaluation.seeds) == 10 and typed.pretrain.max_epochs == 100
+
+
+def test_validate_config_works_from_an_installed_wheel(tmp_path):
+    """The schema and the defaults ship in the wheel: no path into the source tree."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(wheels), str(ROOT)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = wheels.glob("spectm-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        assert "spectm/config/schema.yaml" in names and "spectm/config/config.yaml" in names
+        zf.extractall(site)
+    code = "import sys; from spectm.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "validate-config", str(site / "spectm/config/config.yaml")],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "valid" in proc.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +23,17 @@ from spectm.datasets import (
     write_dataset,
 )
 from spectm.matchup import match_samples
+from tests.conftest import MATCHUP
 
 WL = np.array([412.0, 443.0, 490.0, 555.0, 620.0, 665.0])
 T0 = pd.Timestamp("2024-08-05T17:55:00Z")
 DAY = pd.Timedelta(days=1)
 LAT0, LON0 = 41.83, -83.36
 LABEL = "particulate_microcystin_ugL"
+
+
+LEAD = {"lead_days": 8.0, "tolerance_days": 2.0, "depth_categories": ("Surface",)}
+"""8-day-ahead label settings of these tests (the shipped config's values)."""
 
 
 def write_chip(path: Path, start: pd.Timestamp) -> Path:
@@ -108,7 +114,7 @@ def test_from_matchups_sign_censoring_and_drops(tmp_path):
             {"depth_category": "Scum", LABEL: 30.0},
         ]
     )
-    res = match_samples(smp, [chip], depth_categories=("Surface", "Scum"))
+    res = match_samples(smp, [chip], replace(MATCHUP, depth_categories=("Surface", "Scum")))
     assert (res.exclusions["status"] == "matched").all()
     ds = from_matchups(res.matchups, dataset="demo")
     assert ds["row_id"].tolist() == ["demo:s0", "demo:s1", "demo:s3", "demo:s4"]
@@ -141,9 +147,9 @@ def test_eight_day_dataset_from_matchups_and_dataset(tmp_path):
             {"time_utc": T0, "depth_category": "Bottom"},
         ]
     )
-    res = match_samples(smp, [chip])
+    res = match_samples(smp, [chip], MATCHUP)
     assert len(res.matchups) == 2
-    eight = eight_day_dataset(res.matchups, smp, dataset="e8")
+    eight = eight_day_dataset(res.matchups, smp, dataset="e8", **LEAD)
     assert len(eight) == 1
     row = eight.iloc[0]
     assert row["horizon"] == "8day_ahead" and row["microcystin_ugL"] == 4.0
@@ -157,7 +163,7 @@ def test_eight_day_dataset_from_matchups_and_dataset(tmp_path):
     validate_dataset(eight)
 
     current = from_matchups(res.matchups)
-    again = eight_day_dataset(current, smp, dataset="e8")
+    again = eight_day_dataset(current, smp, dataset="e8", **LEAD)
     pd.testing.assert_frame_equal(again, eight)
 
 
@@ -165,7 +171,7 @@ def test_eight_day_on_shipped_spectra():
     ds = from_shipped_table()
     first = ds[ds["station"] == "WE8"].iloc[0]
     smp = samples_df([{"time_utc": first["time_utc"] + 8 * DAY, LABEL: 0.7}])
-    eight = eight_day_dataset(ds, smp)
+    eight = eight_day_dataset(ds, smp, **LEAD)
     assert len(eight) >= 1
     assert (eight["station"] == "WE8").all()
     assert eight["time_utc"].min() == first["time_utc"]

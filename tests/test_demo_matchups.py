@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from spectm.data_files import data_path
-from spectm.io.pace_l2 import make_chip
+from spectm.io.pace_l2 import NASA_MATCHUP_EXCLUDE, make_chip
 from spectm.matchup import match_samples
 from spectm.sources.glerl import bundled_glerl_files, harmonise_samples
 from spectm.sources.pace.replay import write_demo_granule
 from spectm.tables import find_rrs_columns
+from tests.conftest import MATCHUP
 
 GRANULES = (
     "PACE_OCI.20240804T175305.L2.OC_AOP.V3_0.nc",
@@ -31,10 +32,14 @@ def demo_matchups(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     chips = []
     for g in GRANULES:
-        granule = write_demo_granule(g, tmp / g, seed=42)
-        chips.append(make_chip(granule, tmp / f"chip_{g}", bbox=BBOX))
-    samples = harmonise_samples(bundled_glerl_files())
-    return samples, match_samples(samples, chips)
+        granule = write_demo_granule(
+            g, tmp / g, shape=(128, 112), pixel_km=1.2, cloud_fraction=0.15, seed=42
+        )
+        chips.append(
+            make_chip(granule, tmp / f"chip_{g}", bbox=BBOX, exclude_flags=NASA_MATCHUP_EXCLUDE)
+        )
+    samples = harmonise_samples(bundled_glerl_files(), position_max_km=2.0)
+    return samples, match_samples(samples, chips, MATCHUP)
 
 
 def test_matchups_recover_the_real_spectra(demo_matchups):

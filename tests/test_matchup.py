@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ from spectm.matchup import (
     window_stats,
     write_matchups,
 )
+from tests.conftest import MATCHUP
+
+CFG = MATCHUP
 
 WL = np.array([400.0, 443.0, 490.0, 550.0, 570.0, 620.0, 665.0, 700.0])
 GEOD = Geod(ellps="WGS84")
@@ -112,14 +116,14 @@ def test_sample_on_pixel_gets_exact_spectrum_and_brute_force_median(tmp_path):
     rrs = spectra(5, 5)
     chip = write_chip(tmp_path / "a.nc", lat, lon, rrs, T0)
     s = samples_df([{"lat": lat[2, 3], "lon": lon[2, 3]}])
-    small = match_samples(s, [chip], radius_km=0.2)
+    small = match_samples(s, [chip], replace(CFG, radius_km=0.2))
     np.testing.assert_array_equal(
         small.matchups[[f"Rrs_{w:g}" for w in WL]].to_numpy()[0], rrs[2, 3].astype(np.float32)
     )
     assert small.matchups["dist_km"].iloc[0] == pytest.approx(0.0, abs=1e-9)
     assert small.matchups["n_pixels"].iloc[0] == 1
 
-    res = match_samples(s, [chip], max_cv=1.0)
+    res = match_samples(s, [chip], replace(CFG, max_cv=1.0))
     _, _, d = GEOD.inv(np.full(25, lon[2, 3]), np.full(25, lat[2, 3]), lon.ravel(), lat.ravel())
     inside = d / 1000.0 <= 2.0
     expect = np.median(rrs.reshape(25, -1)[inside].astype(np.float32).astype(float), axis=0)
@@ -133,11 +137,11 @@ def test_dt_sign_is_granule_minus_sample(tmp_path):
     lat, lon = grid()
     chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
     s = samples_df([{"time_utc": mid(T0) - pd.Timedelta(hours=30)}])
-    m = match_samples(s, [chip]).matchups
+    m = match_samples(s, [chip], CFG).matchups
     assert m["dt_hours"].iloc[0] == pytest.approx(30.0)
     assert m["granule_time_utc"].iloc[0] == mid(T0)
     s2 = samples_df([{"time_utc": mid(T0) + pd.Timedelta(hours=5)}])
-    assert match_samples(s2, [chip]).matchups["dt_hours"].iloc[0] == pytest.approx(-5.0)
+    assert match_samples(s2, [chip], CFG).matchups["dt_hours"].iloc[0] == pytest.approx(-5.0)
 
 
 @pytest.mark.parametrize(("km", "reason"), [(1.995, "matched"), (2.005, "outside_swath")])
@@ -146,7 +150,7 @@ def test_radius_boundary_is_geodesic(tmp_path, km, reason):
     lon = np.array([[LON0, LON0 + 1.0]])
     chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(1, 2), T0)
     slat, slon = offset(LAT0, LON0, 37.0, km)
-    res = match_samples(samples_df([{"lat": slat, "lon": slon}]), [chip])
+    res = match_samples(samples_df([{"lat": slat, "lon": slon}]), [chip], CFG)
     assert res.exclusions["reason"].iloc[0] == reason
     if reason == "matched":
         assert res.matchups["dist_km"].iloc[0] == pytest.approx(km, abs=1e-6)
@@ -196,7 +200,7 @@ def test_outside_swath_all_flagged_too_few_valid_and_heterogeneous(tmp_path):
             {"lat": LAT0 + 2},  # valid but heterogeneous
         ]
     )
-    res = match_samples(s, paths)
+    res = match_samples(s, paths, CFG)
     assert list(res.exclusions["reason"]) == [
         "outside_swath",
         "all_flagged",
@@ -209,7 +213,10 @@ def test_outside_swath_all_flagged_too_few_valid_and_heterogeneous(tmp_path):
     assert (c["cv"].xs("s3").dropna() > 0.15).all()
     assert len(res.matchups) == 0
     # The same heterogeneous window passes with a looser threshold.
-    assert match_samples(s.iloc[[3]], paths, max_cv=5.0).exclusions["reason"].iloc[0] == "matched"
+    assert (
+        match_samples(s.iloc[[3]], paths, replace(CFG, max_cv=5.0)).exclusions["reason"].iloc[0]
+        == "matched"
+    )
 
 
 def test_best_failing_candidate_gives_the_reason(tmp_path):
@@ -217,7 +224,7 @@ def test_best_failing_candidate_gives_the_reason(tmp_path):
     nan = np.full((5, 5, WL.size), np.nan)
     a = write_chip(tmp_path / "a.nc", lat + 3, lon, spectra(5, 5), T0)  # out of reach
     b = write_chip(tmp_path / "b.nc", lat, lon, nan, T0 + pd.Timedelta(days=1))  # all flagged
-    res = match_samples(samples_df([{}]), [a, b])
+    res = match_samples(samples_df([{}]), [a, b], CFG)
     assert res.exclusions["reason"].iloc[0] == "all_flagged"
     assert set(res.candidates["reason"]) == {"outside_swath", "all_flagged"}
     assert res.exclusions["n_candidates"].iloc[0] == 2
@@ -235,7 +242,7 @@ def test_best_failing_candidate_gives_the_reason(tmp_path):
 def test_window_boundary_four_days(tmp_path, shift, reason):
     lat, lon = grid()
     chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
-    res = match_samples(samples_df([{"time_utc": mid(T0) + shift}]), [chip])
+    res = match_samples(samples_df([{"time_utc": mid(T0) + shift}]), [chip], CFG)
     assert res.exclusions["reason"].iloc[0] == reason
 
 
@@ -245,7 +252,7 @@ def test_duplicate_policy_smallest_dt_then_distance(tmp_path):
     t_near, t_far = T0 + pd.Timedelta(hours=1), T0 + pd.Timedelta(hours=30)
     near = write_chip(tmp_path / "near.nc", lat, lon, rrs, t_near)
     far = write_chip(tmp_path / "far.nc", lat, lon, rrs, t_far)
-    res = match_samples(samples_df([{"time_utc": T0}]), [far, near])
+    res = match_samples(samples_df([{"time_utc": T0}]), [far, near], CFG)
     assert res.matchups["granule_time_utc"].iloc[0] == mid(t_near)
     assert sorted(res.candidates["reason"]) == ["duplicate_overpass", "matched"]
     assert res.candidates["passed"].all() and res.candidates["selected"].sum() == 1
@@ -254,7 +261,7 @@ def test_duplicate_policy_smallest_dt_then_distance(tmp_path):
     before = write_chip(tmp_path / "before.nc", lat, lon + 0.004, rrs, T0 - pd.Timedelta(hours=2))
     after = write_chip(tmp_path / "after.nc", lat, lon, rrs, T0 + pd.Timedelta(hours=2))
     s = samples_df([{"time_utc": T0 + pd.Timedelta(minutes=2.5), "lon": LON0 + 0.0001}])
-    m = match_samples(s, [before, after]).matchups
+    m = match_samples(s, [before, after], CFG).matchups
     assert m["granule"].iloc[0].startswith("PACE_OCI.20240716T202000")
 
 
@@ -272,7 +279,7 @@ def test_every_sample_once_in_exclusions_with_precedence(tmp_path):
             {"depth_category": "Scum"},
         ]
     )
-    res = match_samples(s, [chip])
+    res = match_samples(s, [chip], CFG)
     ex = res.exclusions
     assert list(ex["sample_id"]) == list(s["sample_id"])
     assert ex["sample_id"].is_unique
@@ -290,7 +297,7 @@ def test_every_sample_once_in_exclusions_with_precedence(tmp_path):
     assert list(res.matchups["sample_id"]) == ["s0", "s3"]
     assert res.matchups["match_lat"].iloc[1] == LAT0
     kept = match_samples(
-        s, [chip], drop_position_flagged=False, depth_categories=("Surface", "Scum")
+        s, [chip], replace(CFG, drop_position_flagged=False, depth_categories=("Surface", "Scum"))
     )
     assert kept.exclusions["reason"].tolist()[2] == "matched"
     assert kept.exclusions["reason"].tolist()[6] == "matched"
@@ -299,7 +306,7 @@ def test_every_sample_once_in_exclusions_with_precedence(tmp_path):
 def test_write_matchups_roundtrip(tmp_path):
     lat, lon = grid()
     chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
-    res = match_samples(samples_df([{}, {"time_utc": T0 + pd.Timedelta(days=9)}]), [chip])
+    res = match_samples(samples_df([{}, {"time_utc": T0 + pd.Timedelta(days=9)}]), [chip], CFG)
     out = tmp_path / "out"
     write_matchups(res, out / "m.parquet", out / "c.parquet", out / "e.parquet")
     m = pd.read_parquet(out / "m.parquet")
@@ -309,17 +316,17 @@ def test_write_matchups_roundtrip(tmp_path):
 
 
 def test_no_chips_and_bad_input(tmp_path):
-    res = match_samples(samples_df([{}]), [])
+    res = match_samples(samples_df([{}]), [], CFG)
     assert res.exclusions["reason"].iloc[0] == "no_granule_in_window"
     assert len(res.candidates) == 0 and len(res.matchups) == 0
     with pytest.raises(ValueError, match="station_lat"):
-        match_samples(samples_df([{}]).drop(columns="station_lat"), [])
+        match_samples(samples_df([{}]).drop(columns="station_lat"), [], CFG)
     with pytest.raises(ValueError, match="sample_id"):
-        match_samples(samples_df([{"sample_id": "x"}, {"sample_id": "x"}]), [])
+        match_samples(samples_df([{"sample_id": "x"}, {"sample_id": "x"}]), [], CFG)
     naive = samples_df([{}])
     naive["time_utc"] = naive["time_utc"].dt.tz_localize(None)
     with pytest.raises(ValueError, match="time_utc"):
-        match_samples(naive, [])
+        match_samples(naive, [], CFG)
     lat, lon = grid()
     bad = write_chip(tmp_path / "bad.nc", lat, lon, spectra(5, 5), T0)
     with xr.open_dataset(bad, engine="h5netcdf") as ds:
@@ -327,7 +334,7 @@ def test_no_chips_and_bad_input(tmp_path):
     del ds2.attrs["granule"]
     ds2.to_netcdf(tmp_path / "bad2.nc", engine="h5netcdf")
     with pytest.raises(ValueError, match=r"bad2\.nc.*granule"):
-        match_samples(samples_df([{}]), [tmp_path / "bad2.nc"])
+        match_samples(samples_df([{}]), [tmp_path / "bad2.nc"], CFG)
 
 
 def test_load_chip_pixels_flattens_and_marks_valid(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,16 @@ import pytest
 import xarray as xr
 
 from spectm.pairs import labelled_pairs, pixel_pairs, write_labelled_pairs, write_pixel_pairs
+from tests.conftest import PAIRS
 
 WL = np.array([412.0, 443.0, 490.0, 555.0, 620.0, 665.0])
 T0 = pd.Timestamp("2024-07-01T18:00:00Z")
 DAY = pd.Timedelta(days=1)
 LABEL = "particulate_microcystin_ugL"
+
+
+LEAD = {"lead_days": 8.0, "tolerance_days": 2.0, "depth_categories": ("Surface",)}
+"""8-day-ahead label settings of these tests (the shipped config's values)."""
 
 
 def spectra_df(rows: list[tuple[str, pd.Timestamp]]) -> pd.DataFrame:
@@ -60,7 +66,7 @@ def test_label_is_same_station_sample_closest_to_lead():
             {"time_utc": T0 + 8 * DAY, LABEL: np.nan},  # missing, not censored
         ]
     )
-    p = labelled_pairs(spec, smp)
+    p = labelled_pairs(spec, smp, **LEAD)
     assert len(p) == 1
     assert p["label_sample_id"].iloc[0] == "s03"
     assert p["lead_hours"].iloc[0] == pytest.approx(8.5 * 24)
@@ -73,7 +79,7 @@ def test_label_is_same_station_sample_closest_to_lead():
     [(6 * DAY, True), (10 * DAY, True), (10 * DAY + pd.Timedelta(seconds=1), False)],
 )
 def test_tolerance_boundaries_inclusive(lag, found):
-    p = labelled_pairs(spectra_df([("WE8", T0)]), samples_df([{"time_utc": T0 + lag}]))
+    p = labelled_pairs(spectra_df([("WE8", T0)]), samples_df([{"time_utc": T0 + lag}]), **LEAD)
     assert (len(p) == 1) is found
 
 
@@ -84,7 +90,7 @@ def test_tie_goes_to_earlier_sample_and_censored_label_kept():
             {"time_utc": T0 + 7 * DAY, LABEL: np.nan, f"{LABEL}_censored": True},
         ]
     )
-    p = labelled_pairs(spectra_df([("WE8", T0)]), smp)
+    p = labelled_pairs(spectra_df([("WE8", T0)]), smp, **LEAD)
     assert p["label_sample_id"].iloc[0] == "s01"
     assert bool(p[f"{LABEL}_censored"].iloc[0]) and np.isnan(p[LABEL].iloc[0])
     assert p[f"{LABEL}_dl"].iloc[0] == 0.1
@@ -100,7 +106,7 @@ def test_each_spectrum_keeps_its_own_time_and_spectrum():
             {"time_utc": T0 + 15 * DAY, "site": "WE2"},
         ]
     )
-    p = labelled_pairs(spec, smp).set_index("time_utc")
+    p = labelled_pairs(spec, smp, **LEAD).set_index("time_utc")
     assert len(p) == 3
     assert p.loc[[T0], "label_sample_id"].tolist() == ["s01"]
     later = p.loc[T0 + 7 * DAY].set_index("station")
@@ -113,12 +119,12 @@ def test_each_spectrum_keeps_its_own_time_and_spectrum():
 def test_labelled_pairs_bad_input(tmp_path):
     spec = spectra_df([("WE8", T0)])
     with pytest.raises(ValueError, match="tolerance_days"):
-        labelled_pairs(spec, samples_df([{}]), lead_days=2.0, tolerance_days=2.0)
+        labelled_pairs(spec, samples_df([{}]), **{**LEAD, "lead_days": 2.0})
     with pytest.raises(ValueError, match="depth_category"):
-        labelled_pairs(spec, samples_df([{}]).drop(columns="depth_category"))
+        labelled_pairs(spec, samples_df([{}]).drop(columns="depth_category"), **LEAD)
     with pytest.raises(ValueError, match="station"):
-        labelled_pairs(spec.drop(columns="station"), samples_df([{}]))
-    p = labelled_pairs(spec, samples_df([{"time_utc": T0 + 8 * DAY}]))
+        labelled_pairs(spec.drop(columns="station"), samples_df([{}]), **LEAD)
+    p = labelled_pairs(spec, samples_df([{"time_utc": T0 + 8 * DAY}]), **LEAD)
     write_labelled_pairs(p, tmp_path / "p.parquet")
     back = pd.read_parquet(tmp_path / "p.parquet")
     assert back["pair_id"].tolist() == ["pair000000"]
@@ -162,7 +168,7 @@ def test_pixel_pairs_lead_window_location_and_values(tmp_path):
     b = write_chip(tmp_path / "b.nc", T0 + 8 * DAY, dlat=0.001, hole=True)
     c = write_chip(tmp_path / "c.nc", T0 + 3 * DAY)
     d = write_chip(tmp_path / "d.nc", T0 + 10 * DAY + pd.Timedelta(hours=1))
-    p = pixel_pairs([d, c, b, a])
+    p = pixel_pairs([d, c, b, a], PAIRS)
     pairs = set(zip(p["granule_t"].str[9:17], p["granule_t8"].str[9:17], strict=True))
     assert pairs == {("20240701", "20240709"), ("20240704", "20240711")}
     ab = p[p["granule_t"].str.contains("20240701")]
@@ -178,21 +184,23 @@ def test_pixel_pairs_lead_window_location_and_values(tmp_path):
 def test_pixel_pairs_cap_is_seeded(tmp_path):
     a = write_chip(tmp_path / "a.nc", T0)
     b = write_chip(tmp_path / "b.nc", T0 + 8 * DAY, dlat=0.001)
-    one = pixel_pairs([a, b], max_pairs_per_granule_pair=10, seed=1)
-    again = pixel_pairs([a, b], max_pairs_per_granule_pair=10, seed=1)
-    other = pixel_pairs([a, b], max_pairs_per_granule_pair=10, seed=2)
+    one = pixel_pairs([a, b], replace(PAIRS, max_pixel_pairs_per_granule_pair=10), seed=1)
+    again = pixel_pairs([a, b], replace(PAIRS, max_pixel_pairs_per_granule_pair=10), seed=1)
+    other = pixel_pairs([a, b], replace(PAIRS, max_pixel_pairs_per_granule_pair=10), seed=2)
     assert len(one) == 10
     pd.testing.assert_frame_equal(one, again)
     assert not one["Rrs_412"].equals(other["Rrs_412"])
-    assert len(pixel_pairs([a, b], max_dist_km=0.05)) == 0  # nothing within 50 m here
+    assert (
+        len(pixel_pairs([a, b], replace(PAIRS, pixel_max_dist_km=0.05))) == 0
+    )  # nothing within 50 m here
 
 
 def test_pixel_pairs_empty_and_writer(tmp_path):
     a = write_chip(tmp_path / "a.nc", T0)
-    empty = pixel_pairs([a])
+    empty = pixel_pairs([a], PAIRS)
     assert len(empty) == 0 and "future_Rrs_412" in empty.columns
     b = write_chip(tmp_path / "b.nc", T0 + 7 * DAY)
-    p = pixel_pairs([a, b])
+    p = pixel_pairs([a, b], PAIRS)
     write_pixel_pairs(p, tmp_path / "pp.parquet")
     assert len(pd.read_parquet(tmp_path / "pp.parquet")) == 25
     with pytest.raises(ValueError, match="future_Rrs_"):

@@ -18,8 +18,10 @@ from spectm.spectral.bands import pace_oci_rrs_wavelengths
 from spectm.tables import rrs_columns
 from spectm.train.corpus import build_corpus
 from spectm.train.deploy import train_deployable
-from spectm.train.pretrain import PretrainConfig, pretrain
+from spectm.train.finetune import FullConfig
+from spectm.train.pretrain import pretrain
 from tests.conftest import chip_dataset as contract_chip
+from tests.conftest import evaluation, pretrain_config
 
 NATIVE = pace_oci_rrs_wavelengths()
 
@@ -48,8 +50,11 @@ def model_path(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     rng = np.random.default_rng(7)
     chips = [write_netcdf(chip_dataset(rng, d), root / f"c{d}.nc") for d in range(1, 4)]
-    corpus = write_corpus(build_corpus(chips, val_fraction=0.34, seed=0), root / "corpus.parquet")
-    cfg = PretrainConfig(
+    corpus = write_corpus(
+        build_corpus(chips, val_fraction=0.34, seed=0, grid="paper", max_pixels=200_000),
+        root / "corpus.parquet",
+    )
+    cfg = pretrain_config(
         preset="tiny",
         model={"n_layers": 1, "d_model": 16, "n_heads": 2},
         batch_size=64,
@@ -74,7 +79,15 @@ def model_path(tmp_path_factory):
         }
     )
     df = pd.concat([df, pd.DataFrame(synth(latent, NATIVE), columns=rrs_columns(NATIVE))], axis=1)
-    return train_deployable(df, checkpoint, root / "dep" / "model.pt", mode="frozen", device="cpu")
+    return train_deployable(
+        df,
+        checkpoint,
+        root / "dep" / "model.pt",
+        evaluation=evaluation(seeds=(0,), inner_splits=5, grid="full"),
+        mode="frozen",
+        full=FullConfig(epochs=1, ridge_grid="full", inner_splits=5),
+        device="cpu",
+    )
 
 
 def spectra_table(wl: np.ndarray, n: int = 6, seed: int = 3) -> pd.DataFrame:

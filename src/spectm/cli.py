@@ -1,6 +1,9 @@
 """``spectm <step>``: the workflow's steps outside Snakemake, one subcommand each.
 
-Every subcommand calls the same package function as the corresponding rule's script.
+Every subcommand calls the same package function as the corresponding rule's script. Options
+that are settings of the workflow default to the configuration (``--config FILE``, by default
+the package's ``config.yaml``), so the command line and the workflow never disagree; an option
+given on the command line overrides that one setting.
 """
 
 from __future__ import annotations
@@ -9,13 +12,16 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from spectm import __version__
+from spectm.config import SpectmConfig, read_config
 from spectm.logs import configure_logging
 
 log = logging.getLogger("spectm.cli")
 
-Handler = Callable[[argparse.Namespace], None]
+Handler = Callable[[argparse.Namespace, SpectmConfig], None]
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
@@ -25,56 +31,78 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def _cmd_samples(a: argparse.Namespace) -> None:
+def _given(value: Any, default: Any) -> Any:
+    """The command-line value when given, else the configured one."""
+    return default if value is None else value
+
+
+def _cmd_samples(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.sources.glerl import write_samples
 
-    write_samples(a.inputs, a.out, position_max_km=a.position_max_km)
-
-
-def _cmd_pace_search(a: argparse.Namespace) -> None:
-    from spectm.sources.pace import write_granule_manifest
-
-    write_granule_manifest(
-        a.out,
-        source=a.source,
-        short_name=a.short_name,
-        version=a.version,
-        provider=a.provider,
-        start=a.start,
-        end=a.end,
-        bbox=a.bbox,
-        max_granules=a.max_granules,
+    write_samples(
+        a.inputs, a.out, position_max_km=_given(a.position_max_km, cfg.samples.position_max_km)
     )
 
 
-def _cmd_pace_granule(a: argparse.Namespace) -> None:
+def _cmd_pace_search(a: argparse.Namespace, cfg: SpectmConfig) -> None:
+    from spectm.sources.pace import write_granule_manifest
+
+    p = cfg.pace
+    write_granule_manifest(
+        a.out,
+        source=_given(a.source, p.source),
+        short_name=_given(a.short_name, p.short_name),
+        version=_given(a.collection_version, p.version),
+        provider=_given(a.provider, p.provider),
+        start=_given(a.start, p.start),
+        end=_given(a.end, p.end),
+        bbox=_given(a.bbox, cfg.aoi_bbox),
+        max_granules=_given(a.max_granules, p.demo.max_granules),
+    )
+
+
+def _cmd_pace_granule(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.sources.pace import fetch_granule
 
-    fetch_granule(a.manifest, a.granule, a.out, source=a.source, retries=a.retries)
+    p = cfg.pace
+    fetch_granule(
+        a.manifest,
+        a.granule,
+        a.out,
+        source=_given(a.source, p.source),
+        retries=_given(a.retries, p.download_retries),
+        demo=p.demo,
+    )
 
 
-def _cmd_chip(a: argparse.Namespace) -> None:
-    from spectm.io.pace_l2 import NASA_MATCHUP_EXCLUDE, make_chip
+def _cmd_chip(a: argparse.Namespace, cfg: SpectmConfig) -> None:
+    from spectm.io.pace_l2 import make_chip
 
-    flags = a.exclude_flags.split(",") if a.exclude_flags else list(NASA_MATCHUP_EXCLUDE)
-    make_chip(a.granule, a.out, bbox=a.bbox, exclude_flags=flags, stats_path=a.stats)
+    flags = a.exclude_flags.split(",") if a.exclude_flags else list(cfg.pace.exclude_flags)
+    make_chip(
+        a.granule,
+        a.out,
+        bbox=_given(a.bbox, cfg.aoi_bbox),
+        exclude_flags=flags,
+        stats_path=a.stats,
+    )
 
 
-def _cmd_quicklook(a: argparse.Namespace) -> None:
+def _cmd_quicklook(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.io.chips import read_chip_file
     from spectm.report.quicklook import true_colour_png
 
     true_colour_png(read_chip_file(a.chip), a.out)
 
 
-def _cmd_resample(a: argparse.Namespace) -> None:
+def _cmd_resample(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.spectral.resample import write_resampled_table
 
     cov = write_resampled_table(
         a.input,
         a.out,
-        target=a.target,
-        version=a.srf_version,
+        target=_given(a.target, cfg.resample.target),
+        version=_given(a.srf_version, cfg.resample.srf_version),
         method=a.method,
         wavelength_file=a.wavelength_file,
         sensor=a.sensor,
@@ -86,81 +114,106 @@ def _cmd_resample(a: argparse.Namespace) -> None:
     print(cov[["band", "coverage", "valid"]].to_string(index=False))
 
 
-def _cmd_indices(a: argparse.Namespace) -> None:
+def _cmd_indices(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.spectral.indices import write_index_tables
 
     write_index_tables(a.input, a.out, a.bands, tolerance_nm=a.tolerance_nm)
 
 
-def _cmd_predict(a: argparse.Namespace) -> None:
+def _cmd_predict(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.predict import predict_file
 
     predict_file(a.checkpoint, a.spectra, a.out, device=a.device)
 
 
-def _cmd_pretrain(a: argparse.Namespace) -> None:
+def _cmd_pretrain(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.train.pretrain import PretrainConfig, pretrain
 
-    cfg = PretrainConfig(
-        preset=a.preset,
-        mask_strategy=a.strategy,
-        max_epochs=a.max_epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        device=a.device,
-        seed=a.seed,
+    model = replace(cfg.model, preset=_given(a.preset, cfg.model.preset))
+    section = cfg.pretrain
+    overrides = {"max_epochs": a.max_epochs, "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed}
+    section = replace(section, **{k: v for k, v in overrides.items() if v is not None})
+    pcfg = PretrainConfig.from_sections(
+        model, section, strategy=a.strategy, device=_given(a.device, cfg.device)
     )
-    print(pretrain(a.corpus, a.out_dir, cfg))
+    print(pretrain(a.corpus, a.out_dir, pcfg))
 
 
-def _cmd_validate_config(a: argparse.Namespace) -> None:
-    from spectm.config import load_config
+def _cmd_validate_config(a: argparse.Namespace, cfg: SpectmConfig) -> None:
+    read_config(a.file)
+    print(f"{a.file}: valid")
 
-    load_config(a.config)
-    print(f"{a.config}: valid")
+
+def _from_config(key: str) -> str:
+    return f"(default: {key} in the config)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``spectm`` argument parser with one subparser per step."""
     p = argparse.ArgumentParser(
         prog="spectm",
-        description="SpecTM workflow steps: PACE OCI + NOAA GLERL -> microcystin models.",
+        description="SpecTM workflow steps: PACE OCI + NOAA GLERL -> microcystin models. "
+        "Settings not given on the command line come from the configuration file.",
     )
     p.add_argument("--version", action="version", version=f"spectm {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="workflow config (YAML) the defaults come from (default: the package's config.yaml)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="<step>")
 
     s = sub.add_parser("samples", help="harmonise GLERL CSVs (any era) into one Parquet table")
     s.add_argument("inputs", nargs="+", help="GLERL CSV files")
     s.add_argument("--out", required=True, help="output .parquet")
-    s.add_argument("--position-max-km", type=float, default=2.0, help="position QC threshold")
+    s.add_argument(
+        "--position-max-km",
+        type=float,
+        help=f"position QC threshold, km {_from_config('samples.position_max_km')}",
+    )
     s.set_defaults(func=_cmd_samples)
 
     s = sub.add_parser("pace-search", help="write the PACE granule manifest (demo or earthdata)")
     s.add_argument("--out", required=True, help="manifest .csv")
-    s.add_argument("--source", choices=["demo", "earthdata"], default="demo")
-    s.add_argument("--short-name", default="PACE_OCI_L2_AOP")
-    s.add_argument("--version", dest="version", default="3.1", help="collection version")
-    s.add_argument("--provider", default="OB_CLOUD")
-    s.add_argument("--start", default="2024-04-01", help="YYYY-MM-DD")
-    s.add_argument("--end", default="2025-10-31", help="YYYY-MM-DD")
-    s.add_argument("--bbox", type=_bbox, default=(-83.5, 41.3, -82.45, 42.2))
-    s.add_argument("--max-granules", type=int, default=None, help="demo: first N granules")
+    s.add_argument("--source", choices=["demo", "earthdata"], help=_from_config("pace.source"))
+    s.add_argument("--short-name", help=_from_config("pace.short_name"))
+    s.add_argument(
+        "--version",
+        dest="collection_version",
+        help=f"collection version {_from_config('pace.version')}",
+    )
+    s.add_argument("--provider", help=_from_config("pace.provider"))
+    s.add_argument("--start", help=f"YYYY-MM-DD {_from_config('pace.start')}")
+    s.add_argument("--end", help=f"YYYY-MM-DD {_from_config('pace.end')}")
+    s.add_argument(
+        "--bbox", type=_bbox, help=f"lon_min,lat_min,lon_max,lat_max {_from_config('aoi_bbox')}"
+    )
+    s.add_argument(
+        "--max-granules",
+        type=int,
+        help=f"demo: first N granules {_from_config('pace.demo.max_granules')}",
+    )
     s.set_defaults(func=_cmd_pace_search)
 
     s = sub.add_parser("pace-granule", help="download one granule or write its demo replay file")
     s.add_argument("--manifest", required=True)
     s.add_argument("--granule", required=True, help="file name as in the manifest")
     s.add_argument("--out", required=True)
-    s.add_argument("--source", choices=["demo", "earthdata"], default="demo")
-    s.add_argument("--retries", type=int, default=3)
+    s.add_argument("--source", choices=["demo", "earthdata"], help=_from_config("pace.source"))
+    s.add_argument("--retries", type=int, help=_from_config("pace.download_retries"))
     s.set_defaults(func=_cmd_pace_granule)
 
     s = sub.add_parser("chip", help="AOI chip of one L2 AOP granule with l2_flags applied")
     s.add_argument("granule", help="PACE OCI L2 AOP NetCDF file")
     s.add_argument("--out", required=True, help="chip .nc")
-    s.add_argument("--bbox", type=_bbox, default=(-83.5, 41.3, -82.45, 42.2))
-    s.add_argument("--exclude-flags", default="", help="comma-separated l2_flags names")
+    s.add_argument("--bbox", type=_bbox, help=_from_config("aoi_bbox"))
+    s.add_argument(
+        "--exclude-flags",
+        default="",
+        help=f"comma-separated l2_flags names {_from_config('pace.exclude_flags')}",
+    )
     s.add_argument("--stats", default=None, help="flag statistics JSON")
     s.set_defaults(func=_cmd_chip)
 
@@ -172,8 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("resample", help="resample Rrs_<nm> spectra to Sentinel-2 B01..B12")
     s.add_argument("--in", dest="input", required=True, help="CSV/Parquet with Rrs_<nm> columns")
     s.add_argument("--out", required=True, help="output CSV with B01 ... B12")
-    s.add_argument("--target", choices=["S2A", "S2B", "S2C"], default="S2A")
-    s.add_argument("--srf-version", choices=["3.0", "4.0"], default="4.0")
+    s.add_argument("--target", choices=["S2A", "S2B", "S2C"], help=_from_config("resample.target"))
+    s.add_argument(
+        "--srf-version", choices=["3.0", "4.0"], help=_from_config("resample.srf_version")
+    )
     s.add_argument("--method", choices=["naive", "srf", "gaussian"], default="srf")
     s.add_argument(
         "--sensor",
@@ -202,13 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pretrain", help="pretrain SpecTM on a corpus (resumes after a kill)")
     s.add_argument("corpus", help="corpus Parquet (rule corpus)")
     s.add_argument("--out-dir", required=True, help="writes model.pt, losses.csv, config.json")
-    s.add_argument("--preset", choices=["tiny", "paper"], default="tiny")
     s.add_argument("--strategy", choices=["targeted", "random", "none"], default="targeted")
-    s.add_argument("--max-epochs", type=int, default=100)
-    s.add_argument("--batch-size", type=int, default=256)
-    s.add_argument("--lr", type=float, default=1e-4)
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--preset", choices=["tiny", "paper"], help=_from_config("model.preset"))
+    s.add_argument("--max-epochs", type=int, help=_from_config("pretrain.max_epochs"))
+    s.add_argument("--batch-size", type=int, help=_from_config("pretrain.batch_size"))
+    s.add_argument("--lr", type=float, help=_from_config("pretrain.lr"))
+    s.add_argument("--device", help=f"auto, cpu, cuda or mps {_from_config('device')}")
+    s.add_argument("--seed", type=int, help=_from_config("pretrain.seed"))
     s.set_defaults(func=_cmd_pretrain)
 
     s = sub.add_parser(
@@ -221,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("validate-config", help="validate a workflow config file")
-    s.add_argument("config")
+    s.add_argument("file")
     s.set_defaults(func=_cmd_validate_config)
     return p
 
@@ -232,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
     try:
-        args.func(args)
+        cfg = read_config(args.config)
+        args.func(args, cfg)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         log.error("%s", exc)
         return 1

@@ -220,11 +220,11 @@ def eight_day_dataset(
     spectra_dataset_or_matchups: pd.DataFrame,
     samples: pd.DataFrame,
     *,
-    lead_days: float = 8.0,
-    tolerance_days: float = 2.0,
+    lead_days: float,
+    tolerance_days: float,
+    depth_categories: Sequence[str],
     dataset: str = "eight_day",
     label: str = "particulate_microcystin_ugL",
-    depth_categories: Sequence[str] = ("Surface",),
     default_dl_ugL: float = 0.1,
 ) -> pd.DataFrame:
     """8-day-ahead dataset: station spectra at t, labels from samples at t + lead ± tol.
@@ -375,9 +375,9 @@ def build_dataset(
     *,
     matchups_path: PathLike | None = None,
     samples_path: PathLike | None = None,
-    lead_days: float = 8.0,
-    tolerance_days: float = 2.0,
-    depth_categories: Sequence[str] = ("Surface",),
+    lead_days: float,
+    tolerance_days: float,
+    depth_categories: Sequence[str],
 ) -> pd.DataFrame:
     """One labelled dataset for fine-tuning and baselines.
 

@@ -36,6 +36,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from spectm._io import PathLike, write_parquet
+from spectm.config import MatchupConfig
 from spectm.geo import geodesic_km
 from spectm.io.chips import ChipPixels, load_chip_pixels, read_chip_headers
 from spectm.tables import rrs_columns
@@ -243,15 +244,10 @@ def _check_samples(samples: pd.DataFrame) -> None:
 def match_samples(
     samples: pd.DataFrame,
     chip_paths: Sequence[PathLike],
+    cfg: MatchupConfig,
     *,
-    window_days: float = 4.0,
-    radius_km: float = 2.0,
-    depth_categories: Sequence[str] = ("Surface",),
-    min_valid_frac: float = 0.5,
-    max_cv: float = 0.15,
     min_valid: int = 1,
     statistic: str = "median",
-    drop_position_flagged: bool = True,
     cv_window_nm: tuple[float, float] = CV_WINDOW_NM,
 ) -> MatchupResult:
     """Match in-situ samples to chips and record why every other sample did not match.
@@ -259,15 +255,14 @@ def match_samples(
     Args:
         samples: Samples table (one row per sample, see the samples contract).
         chip_paths: Chip NetCDF files (one granule each).
-        window_days: Half-width of the time window (days, inclusive): ``|granule − sample|``.
-        radius_km: Geodesic search radius around the sample (km, inclusive).
-        depth_categories: Depth categories a satellite sees.
-        min_valid_frac: Minimum ``n_valid / n_pixels`` in the radius (inclusive).
-        max_cv: Maximum median CV over ``cv_window_nm`` (inclusive); not tested when
-            ``n_valid < 2``.
+        cfg: The ``matchup`` settings: ``window_days`` (half-width of the time window, days,
+            inclusive: ``|granule − sample|``), ``radius_km`` (geodesic search radius, km,
+            inclusive), ``depth_categories`` (what a satellite sees), ``min_valid_frac`` (minimum
+            ``n_valid / n_pixels`` in the radius, inclusive), ``max_cv`` (maximum median CV over
+            ``cv_window_nm``, inclusive; not tested when ``n_valid < 2``) and
+            ``drop_position_flagged`` (exclude samples whose ``position_flag`` is set).
         min_valid: Minimum number of valid pixels.
         statistic: Per-band ``"median"`` or ``"mean"`` of the valid pixels.
-        drop_position_flagged: Exclude samples whose ``position_flag`` is set.
         cv_window_nm: Closed wavelength window (nm) of the CV bands.
 
     Returns:
@@ -277,6 +272,9 @@ def match_samples(
         ValueError: on a missing column, duplicate ``sample_id``, bad parameter or bad chip.
 
     """
+    window_days, radius_km = cfg.window_days, cfg.radius_km
+    min_valid_frac, max_cv = cfg.min_valid_frac, cfg.max_cv
+    depth_categories, drop_position_flagged = cfg.depth_categories, cfg.drop_position_flagged
     if statistic not in ("median", "mean"):
         raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
     if window_days < 0 or radius_km <= 0 or not 0 <= min_valid_frac <= 1 or min_valid < 1:

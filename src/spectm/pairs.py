@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from spectm._io import PathLike, write_parquet
+from spectm.config import PairsConfig
 from spectm.geo import geodesic_km
 from spectm.io.chips import ChipHeader, ChipPixels, load_chip_pixels, read_chip_headers
 from spectm.matchup import chord_radius, unit_vectors
@@ -55,10 +56,10 @@ def labelled_pairs(
     spectra: pd.DataFrame,
     samples: pd.DataFrame,
     *,
-    lead_days: float = 8.0,
-    tolerance_days: float = 2.0,
+    lead_days: float,
+    tolerance_days: float,
+    depth_categories: Sequence[str],
     label: str = "particulate_microcystin_ugL",
-    depth_categories: Sequence[str] = ("Surface",),
     station_column: str | None = None,
     time_column: str | None = None,
 ) -> pd.DataFrame:
@@ -166,11 +167,8 @@ class _ChipCache:
 
 def pixel_pairs(
     chip_paths: Sequence[PathLike],
+    cfg: PairsConfig,
     *,
-    lead_days: float = 8.0,
-    tolerance_days: float = 2.0,
-    max_dist_km: float = 0.75,
-    max_pairs_per_granule_pair: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Unlabelled pixel pairs (t, t + lead ± tol) at the same location, for pretraining.
@@ -183,10 +181,10 @@ def pixel_pairs(
 
     Args:
         chip_paths: Chip NetCDF files; all must share the same wavelengths.
-        lead_days: Target lead time (days).
-        tolerance_days: Accepted deviation from the lead (days), ``< lead_days``.
-        max_dist_km: Largest geodesic distance (km) between the paired pixel centres.
-        max_pairs_per_granule_pair: Cap on pairs per chip pair.
+        cfg: The ``pairs`` settings: ``lead_days`` (target lead time, days), ``tolerance_days``
+            (accepted deviation from the lead, days, ``< lead_days``), ``pixel_max_dist_km``
+            (largest geodesic distance, km, between the paired pixel centres) and
+            ``max_pixel_pairs_per_granule_pair`` (cap on pairs per chip pair).
         seed: Random seed of the subsampling.
 
     Returns:
@@ -195,6 +193,11 @@ def pixel_pairs(
         sr-1, float32) and ``future_Rrs_<nm>`` (at t + lead, sr-1, float32).
 
     """
+    lead_days, tolerance_days = cfg.lead_days, cfg.tolerance_days
+    max_dist_km, max_pairs_per_granule_pair = (
+        cfg.pixel_max_dist_km,
+        cfg.max_pixel_pairs_per_granule_pair,
+    )
     _check_lead(lead_days, tolerance_days)
     if max_dist_km <= 0 or max_pairs_per_granule_pair < 1:
         raise ValueError("need max_dist_km > 0 and max_pairs_per_granule_pair >= 1")

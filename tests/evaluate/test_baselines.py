@@ -32,6 +32,10 @@ from spectm.evaluate.splits import date_groups
 from spectm.evaluate.summary import summarise
 from spectm.spectral.bands import pace_oci_rrs_wavelengths
 from spectm.tables import rrs_columns
+from tests.conftest import evaluation
+
+CELL = {"grid": "demo", "inner_splits": 5, "seed": 0, "alpha": 0.1}
+"""fit_cell settings of these tests."""
 
 
 def synthetic(
@@ -141,7 +145,9 @@ def test_pca_is_fitted_inside_the_pipeline_on_training_rows_only():
     y = df.log10_microcystin.to_numpy()
     dates = date_groups(df.time_utc)
     train = np.flatnonzero(np.isin(dates, np.unique(dates)[:6]))
-    cell = fit_cell(x[train], y[train], dates[train], algorithm="ridge", feature_names=names)
+    cell = fit_cell(
+        x[train], y[train], dates[train], algorithm="ridge", feature_names=names, **CELL
+    )
     pca = cell.model.named_steps["features"]
     assert np.allclose(pca.mean_, x[train].mean(axis=0))  # the training rows, and only them
     assert not np.allclose(pca.mean_, x.mean(axis=0))
@@ -177,9 +183,8 @@ def test_inner_cv_groups_are_dates():
     df = synthetic(n_dates=12, per_date=5)
     x, names = build_features(df, "rrs_native")
     dates = date_groups(df.time_utc)
-    cell = fit_cell(
-        x, df.log10_microcystin.to_numpy(), dates, algorithm="ridge", feature_names=names, seed=3
-    )
+    y = df.log10_microcystin.to_numpy()
+    cell = fit_cell(x, y, dates, algorithm="ridge", feature_names=names, **{**CELL, "seed": 3})
     assert len(cell.inner_splits) == 5 and len(cell.cv_mse) == 3
     validated = np.concatenate([te for _, te in cell.inner_splits])
     assert np.array_equal(np.sort(validated), np.arange(len(df)))
@@ -203,7 +208,9 @@ def test_search_and_interval_match_sklearn_gridsearch_and_cross_val_predict(algo
     df = synthetic(n_dates=14, per_date=4, noise=0.3)
     x, names = build_features(df, features)
     y, dates = df.log10_microcystin.to_numpy(), date_groups(df.time_utc)
-    cell = fit_cell(x, y, dates, algorithm=algorithm, feature_names=names, seed=2, alpha=0.2)
+    cell = fit_cell(
+        x, y, dates, algorithm=algorithm, feature_names=names, **{**CELL, "seed": 2, "alpha": 0.2}
+    )
     n_min = min(len(tr) for tr, _ in cell.inner_splits)
     grid = param_grid(algorithm, "demo", n_features=model_width(names, n_min), n_train=n_min)
     pipe = make_pipeline(algorithm, names, n_train=n_min, seed=2)
@@ -242,6 +249,7 @@ def test_single_date_training_part_has_infinite_interval():
         date_groups(df.time_utc),
         algorithm="ridge",
         feature_names=names,
+        **CELL,
     )
     assert math.isinf(cell.halfwidth) and cell.n_fits == 1 and cell.best_params == {"alpha": 10.0}
 
@@ -253,9 +261,7 @@ def test_ridge_recovers_a_linear_signal_end_to_end():
         algorithms=["ridge"],
         feature_sets=["rrs_native"],
         fractions=[1.0],
-        seeds=[0],
-        n_splits=5,
-        inner_splits=3,
+        evaluation=evaluation(seeds=(0,), n_splits=5, inner_splits=3),
     )
     assert list(pred.columns) == list(PREDICTION_COLUMNS)
     assert sorted(pred.row_id) == list(range(len(df)))  # each row predicted once
@@ -273,9 +279,7 @@ def test_every_algorithm_runs_with_tiny_fractions_and_counts_add_up():
         algorithms=algos,
         feature_sets=["pca_rrs+aux"],
         fractions=[0.1, 1.0],
-        seeds=[1],
-        n_splits=2,
-        inner_splits=3,
+        evaluation=evaluation(seeds=(1,), n_splits=2, inner_splits=3),
     )
     assert len(pred) == len(df) * 2 * len(algos)
     assert info["n_cells"] == 2 * 2 * len(algos)
@@ -295,10 +299,7 @@ def test_conformal_coverage_near_nominal():
         algorithms=["ridge"],
         feature_sets=["rrs_native"],
         fractions=[1.0],
-        seeds=[0, 1],
-        n_splits=5,
-        inner_splits=5,
-        alpha=0.2,
+        evaluation=evaluation(seeds=(0, 1), n_splits=5, inner_splits=5, interval_alpha=0.2),
     )
     s = summarise(pred)
     cov = s.loc[s.dt_stratum == "all", "pi_coverage"]
@@ -307,15 +308,16 @@ def test_conformal_coverage_near_nominal():
 
 def test_bad_input_is_named():
     df = synthetic(n_dates=3)
-    kw = dict(algorithms=["ridge"], feature_sets=["rrs_native"], fractions=[1.0], seeds=[0])
+    kw = dict(algorithms=["ridge"], feature_sets=["rrs_native"], fractions=[1.0])
+    kw["evaluation"] = evaluation(seeds=(0,), n_splits=2, inner_splits=2)
     with pytest.raises(ValueError, match="time_utc"):
-        run_baseline_grid(df.drop(columns="time_utc"), n_splits=2, inner_splits=2, **kw)
+        run_baseline_grid(df.drop(columns="time_utc"), **kw)
     bad = df.copy()
     bad.loc[2, "log10_microcystin"] = np.nan
     with pytest.raises(ValueError, match=r"row_id \[2\]"):
-        run_baseline_grid(bad, n_splits=2, inner_splits=2, **kw)
+        run_baseline_grid(bad, **kw)
     with pytest.raises(ValueError, match="unknown baseline algorithm"):
-        run_baseline_grid(df, n_splits=2, inner_splits=2, **{**kw, "algorithms": ["xgb"]})
+        run_baseline_grid(df, **{**kw, "algorithms": ["xgb"]})
 
 
 def test_horizons_are_split_separately():
@@ -326,9 +328,7 @@ def test_horizons_are_split_separately():
         algorithms=["ridge"],
         feature_sets=["rrs_native"],
         fractions=[1.0],
-        seeds=[0],
-        n_splits=3,
-        inner_splits=2,
+        evaluation=evaluation(seeds=(0,), n_splits=3, inner_splits=2),
     )
     assert info["n_rows"] == {"synthetic/8day_ahead": 12, "synthetic/current_week": 24}
     assert pred.groupby("horizon").size().to_dict() == {"8day_ahead": 12, "current_week": 24}

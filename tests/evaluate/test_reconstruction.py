@@ -14,7 +14,8 @@ from spectm.model.masking import DEFAULT_WINDOWS_NM, window_mask
 from spectm.model.pretrained import load_pretrained, reconstruct
 from spectm.spectral.grids import paper_grid
 from spectm.tables import rrs_columns
-from spectm.train.pretrain import PretrainConfig, pretrain
+from spectm.train.pretrain import pretrain
+from tests.conftest import pretrain_config
 
 WL = paper_grid()
 
@@ -61,7 +62,7 @@ def corpus_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_path(corpus_path, tmp_path_factory):
-    cfg = PretrainConfig(
+    cfg = pretrain_config(
         preset="tiny",
         model={"n_layers": 1, "d_model": 16, "n_heads": 2},
         batch_size=32,

@@ -34,7 +34,7 @@ from spectm.sources.pace.replay import write_demo_granule
 from spectm.tables import spectra_matrix
 
 TABLE = data_path("pace_oci", "lake_erie_pace_oci_l2aop_rrs_glerl_matchups_2024_2025.csv")
-SMALL = {"shape": (48, 44), "pixel_km": 3.0}
+SMALL = {"shape": (48, 44), "pixel_km": 3.0, "cloud_fraction": 0.15}
 G_TURBID = "PACE_OCI.20241009T180532.L2.OC_AOP.V3_0.nc"  # autumn: turbid, TURBIDW pixels
 MEANINGS = " ".join(L2_FLAG_NAMES)
 
@@ -286,7 +286,11 @@ def test_no_half_written_chip_after_failure(chip, tmp_path):
 
 def test_make_chip_writes_chip_and_flag_statistics(granule, tmp_path):
     out = make_chip(
-        granule, tmp_path / "chip.nc", bbox=WESTERN_BASIN_BBOX, stats_path=tmp_path / "f.json"
+        granule,
+        tmp_path / "chip.nc",
+        bbox=WESTERN_BASIN_BBOX,
+        exclude_flags=NASA_MATCHUP_EXCLUDE,
+        stats_path=tmp_path / "f.json",
     )
     stats = json.loads((tmp_path / "f.json").read_text())
     chip = read_chip_file(out)

@@ -4,16 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from spectm.model import (
-    DEFAULT_WINDOWS_NM,
-    SpecTM,
-    SpecTMConfig,
-    count_parameters,
-    make_mask,
-    preset_config,
-    spectm_loss,
-    window_mask,
-)
+from spectm.model.encoder import SpecTM, SpecTMConfig, count_parameters, preset_config
+from spectm.model.losses import spectm_loss
+from spectm.model.masking import DEFAULT_WINDOWS_NM, make_mask, window_mask
 from spectm.spectral.grids import model_grid, paper_grid
 
 WEIGHTS = {"w_rec": 1.0, "w_idx": 0.5, "w_temp": 0.3}

@@ -18,7 +18,6 @@ from spectm.sources.glerl import (
     SAMPLE_COLUMNS,
     add_position_qc,
     bundled_glerl_files,
-    cli_samples,
     fetch_ncei_file,
     fetch_ncei_samples,
     harmonise_samples,
@@ -52,7 +51,7 @@ ROW_COUNTS = {  # SOURCES.md section 1
 
 @pytest.fixture(scope="module")
 def samples() -> pd.DataFrame:
-    return harmonise_samples(bundled_glerl_files())
+    return harmonise_samples(bundled_glerl_files(), position_max_km=2.0)
 
 
 def row(df: pd.DataFrame, stem: str, data_row: int) -> pd.Series:
@@ -287,7 +286,7 @@ def test_position_threshold_is_a_keyword(samples):
 def test_position_qc_geodesic_distance():
     stations = pd.DataFrame({"station": ["X"], "median_lat": [41.0], "median_lon": [-83.0]})
     df = pd.DataFrame({"site": ["X", "X", "Y"], "lat": [41.01, np.nan, 41.0], "lon": [-83.0] * 3})
-    out = add_position_qc(df, stations)
+    out = add_position_qc(df, stations, max_km=2.0)
     assert out["dist_to_station_km"].iloc[0] == pytest.approx(1.1104, abs=1e-3)  # 0.01 deg lat
     assert math.isnan(out["dist_to_station_km"].iloc[1])  # no position
     assert math.isnan(out["station_lat"].iloc[2])  # no station median
@@ -382,7 +381,7 @@ def test_utf8_bom_is_tolerated(tmp_path):
 def test_duplicate_input_file_is_rejected():
     path = data_path("glerl", f"{T2022}.csv")
     with pytest.raises(ValueError, match="duplicate sample_id"):
-        harmonise_samples([path, path])
+        harmonise_samples([path, path], position_max_km=2.0)
 
 
 # --------------------------------------------------------------------------- writing
@@ -390,7 +389,9 @@ def test_duplicate_input_file_is_rejected():
 
 def test_write_samples_roundtrip_and_summary(tmp_path):
     paths = [data_path("glerl", f"{F2025}.csv"), data_path("glerl", f"{T2022}.csv")]
-    out = write_samples(paths, tmp_path / "s.parquet", summary_path=tmp_path / "sum.csv")
+    out = write_samples(
+        paths, tmp_path / "s.parquet", summary_path=tmp_path / "sum.csv", position_max_km=2.0
+    )
     back = pd.read_parquet(out)
     assert list(back.columns) == SAMPLE_COLUMNS and len(back) == 245 + 53
     assert str(back["time_utc"].dtype) == "datetime64[ns, UTC]"
@@ -405,7 +406,7 @@ def test_write_samples_leaves_nothing_on_bad_input(tmp_path):
     out.parent.mkdir()
     out.write_bytes(b"previous run")
     with pytest.raises(ValueError):
-        write_samples([data_path("glerl", f"{T2022}.csv"), bad], out)
+        write_samples([data_path("glerl", f"{T2022}.csv"), bad], out, position_max_km=2.0)
     assert out.read_bytes() == b"previous run"
     assert [p.name for p in out.parent.iterdir()] == ["s.parquet"]
 
@@ -418,7 +419,7 @@ def test_write_samples_failure_mid_write_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(pd.DataFrame, "to_parquet", half_write)
     out = tmp_path / "s.parquet"
     with pytest.raises(OSError, match="disk full"):
-        write_samples([data_path("glerl", f"{T2022}.csv")], out)
+        write_samples([data_path("glerl", f"{T2022}.csv")], out, position_max_km=2.0)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -432,15 +433,6 @@ def test_samples_summary_counts(samples):
     assert we2_2025["first_date"] == "2025-04-28"
     first_2012 = summary[(summary["year"] == 2012) & (summary["site"] == "WE2")].iloc[0]
     assert first_2012["n_position_flag"] >= 1
-
-
-def test_cli_samples(tmp_path, capsys):
-    out = tmp_path / "s.parquet"
-    cli_samples([str(data_path("glerl", f"{T2021}.csv"))], str(out))
-    assert len(pd.read_parquet(out)) == 60
-    assert "wrote 60 samples" in capsys.readouterr().out
-    with pytest.raises(FileNotFoundError, match=r"nope\.csv"):
-        cli_samples([str(tmp_path / "nope.csv")], str(out))
 
 
 # --------------------------------------------------------------------------- downloads (no network)

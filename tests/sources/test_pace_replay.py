@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from spectm.config import PaceDemoConfig
 from spectm.data_files import data_path
 from spectm.geo import WESTERN_BASIN_BBOX, geodesic_km, in_bbox, water_mask
 from spectm.io.pace_l2 import L2_FLAG_NAMES
@@ -15,9 +16,16 @@ from spectm.sources.pace import earthdata, replay
 from spectm.tables import spectra_matrix
 
 TABLE = data_path("pace_oci", "lake_erie_pace_oci_l2aop_rrs_glerl_matchups_2024_2025.csv")
-SMALL = {"shape": (48, 44), "pixel_km": 3.0}  # 144 x 132 km: covers the AOI, fast to write
+SMALL = {
+    "shape": (48, 44),
+    "pixel_km": 3.0,
+    "cloud_fraction": 0.15,
+}  # 144 x 132 km: covers the AOI, fast to write
 G_JUNE = "PACE_OCI.20240616T172214.L2.OC_AOP.V3_0.nc"  # 7 stations, 5+ km apart
 G_SCUM = "PACE_OCI.20240813T180853.L2.OC_AOP.V3_0.nc"  # scum station 1.2 km from WE6
+
+
+DEMO = PaceDemoConfig(max_granules=None, seed=0, **SMALL)
 
 
 def bit(name):
@@ -208,18 +216,22 @@ def test_nearby_stations_with_different_spectra_get_distinct_pixels(tmp_path, ta
 
 def test_bad_arguments_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="not in the matchup table"):
-        replay.write_demo_granule("PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc", tmp_path, **SMALL)
+        replay.write_demo_granule(
+            "PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc", tmp_path, seed=0, **SMALL
+        )
     with pytest.raises(ValueError, match="must be named like its granule"):
-        replay.write_demo_granule(G_JUNE, tmp_path / "other.nc", **SMALL)
+        replay.write_demo_granule(G_JUNE, tmp_path / "other.nc", seed=0, **SMALL)
     with pytest.raises(ValueError, match="does not cover the AOI"):
-        replay.write_demo_granule(G_JUNE, tmp_path, shape=(20, 20), pixel_km=1.2)
+        replay.write_demo_granule(
+            G_JUNE, tmp_path, shape=(20, 20), pixel_km=1.2, seed=0, cloud_fraction=0.15
+        )
     with pytest.raises(ValueError, match="cloud_fraction"):
-        replay.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.95, **SMALL)
+        replay.write_demo_granule(G_JUNE, tmp_path, seed=0, **{**SMALL, "cloud_fraction": 0.95})
     assert list(tmp_path.iterdir()) == []
 
 
 def test_no_cloud_when_cloud_fraction_zero(tmp_path):
-    p = replay.write_demo_granule(G_JUNE, tmp_path, cloud_fraction=0.0, seed=1, **SMALL)
+    p = replay.write_demo_granule(G_JUNE, tmp_path, seed=1, **{**SMALL, "cloud_fraction": 0.0})
     flags = raw(p)["flags"]
     assert not (flags & (bit("CLDICE") | bit("STRAYLIGHT"))).any()
 
@@ -251,7 +263,8 @@ def test_demo_manifest_and_granule_through_the_source_interface(tmp_path):
     two = pace.demo_manifest("2024-06-01", "2024-06-30", max_granules=2)
     assert two["granule"].tolist() == m["granule"].head(2).tolist()
 
-    out = pace.fetch_granule(path, G_JUNE, tmp_path, source="demo", seed=7, **SMALL)
+    demo = PaceDemoConfig(max_granules=None, seed=7, **SMALL)
+    out = pace.fetch_granule(path, G_JUNE, tmp_path, source="demo", retries=1, demo=demo)
     direct = replay.write_demo_granule(G_JUNE, tmp_path / "direct", seed=7, **SMALL)
     assert out == tmp_path / G_JUNE
     a, b = raw(out), raw(direct)
@@ -273,10 +286,15 @@ def test_source_interface_rejects_bad_requests(tmp_path):
     )
     with pytest.raises(KeyError, match="not in the manifest"):
         pace.fetch_granule(
-            path, "PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc", tmp_path, source="demo"
+            path,
+            "PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc",
+            tmp_path,
+            source="demo",
+            retries=1,
+            demo=DEMO,
         )
     with pytest.raises(ValueError, match="unknown source 'nasa'"):
-        pace.fetch_granule(path, G_JUNE, tmp_path, source="nasa")
+        pace.fetch_granule(path, G_JUNE, tmp_path, source="nasa", retries=1, demo=DEMO)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
 
 
@@ -288,8 +306,11 @@ def test_demo_source_does_not_import_earthaccess(tmp_path):
         f"m = pace.write_granule_manifest({str(tmp_path / 'm.csv')!r}, source='demo',"
         " short_name='PACE_OCI_L2_AOP', version='3.0', provider='OB_CLOUD',"
         " start='2024-06-16', end='2024-06-16', bbox=(-83.5, 41.3, -82.45, 42.2))\n"
-        f"pace.fetch_granule(m, {G_JUNE!r}, {str(tmp_path)!r}, source='demo',"
-        " shape=(48, 44), pixel_km=3.0)\n"
+        "from spectm.config import PaceDemoConfig\n"
+        "demo = PaceDemoConfig(max_granules=None, shape=(48, 44), pixel_km=3.0,"
+        " cloud_fraction=0.15, seed=42)\n"
+        f"pace.fetch_granule(m, {G_JUNE!r}, {str(tmp_path)!r}, source='demo', retries=1,"
+        " demo=demo)\n"
         "assert 'earthaccess' not in sys.modules, 'earthaccess was imported'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

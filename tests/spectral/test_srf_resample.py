@@ -337,7 +337,7 @@ def test_write_resampled_table_rrs_columns(tmp_path):
     src = tmp_path / "in.parquet"
     df.to_parquet(src)
     cov = write_resampled_table(
-        src, tmp_path / "out.csv", method="srf", sensor="pace_oci",
+        src, tmp_path / "out.csv", target="S2A", version="4.0", method="srf", sensor="pace_oci",
         coverage_path=tmp_path / "cov.csv",
     )  # fmt: skip
     out = pd.read_csv(tmp_path / "out.csv")
@@ -358,7 +358,12 @@ def test_write_resampled_table_wavelength_file(tmp_path):
     wav = ENMAP.rename(columns={"centre_nm": "wavelength_nm"})[["band", "wavelength_nm", "fwhm_nm"]]
     wav.sample(frac=1.0, random_state=0).to_csv(tmp_path / "wl.csv", index=False)
     cov = write_resampled_table(
-        tmp_path / "in.csv", tmp_path / "out.csv", method="srf", wavelength_file=tmp_path / "wl.csv"
+        tmp_path / "in.csv",
+        tmp_path / "out.csv",
+        target="S2A",
+        version="4.0",
+        method="srf",
+        wavelength_file=tmp_path / "wl.csv",
     )
     out = pd.read_csv(tmp_path / "out.csv")
     assert list(out.columns) == ["scene", *S2_L2A_BANDS]

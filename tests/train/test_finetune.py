@@ -26,8 +26,13 @@ from spectm.train.finetune import (
     spectra_on_model_grid,
 )
 from spectm.train.finetune_grid import run_finetune_grid
-from spectm.train.pretrain import PretrainConfig, pretrain
-from tests.conftest import chip_dataset
+from spectm.train.pretrain import pretrain
+from tests.conftest import chip_dataset, evaluation, pretrain_config
+
+PROBE = {"ridge_grid": "full", "inner_splits": 5}
+"""Ridge settings of the LP-FT probe in these tests."""
+DEPLOY = {"evaluation": evaluation(seeds=(0,), inner_splits=5, grid="full"), "device": "cpu"}
+DEPLOY["full"] = FullConfig(epochs=1, **PROBE)
 
 NATIVE = pace_oci_rrs_wavelengths()
 CPU = torch.device("cpu")
@@ -88,8 +93,11 @@ def checkpoint(tmp_path_factory):
         )
         ds = chip_dataset(rrs, lat, lon, NATIVE, pd.Timestamp(f"2024-07-{day:02d}T18:00:00Z"))
         paths.append(write_netcdf(ds, root / f"chip{day}.nc"))
-    corpus = write_corpus(build_corpus(paths, val_fraction=0.25, seed=0), root / "corpus.parquet")
-    cfg = PretrainConfig(
+    corpus = write_corpus(
+        build_corpus(paths, val_fraction=0.25, seed=0, grid="paper", max_pixels=200_000),
+        root / "corpus.parquet",
+    )
+    cfg = pretrain_config(
         preset="tiny",
         model={"n_layers": 1, "d_model": 16, "n_heads": 2},
         batch_size=64,
@@ -108,11 +116,11 @@ def test_frozen_grid_same_splits_as_baselines_and_no_date_leak(checkpoint, tmp_p
     pred = run_finetune_grid(
         df,
         checkpoint,
+        evaluation=evaluation(seeds=seeds, n_splits=k, inner_splits=5),
         modes=("frozen",),
         fractions=fractions,
-        seeds=seeds,
-        n_splits=k,
-        ridge_grid="demo",
+        full_fractions=(),
+        full=FullConfig(epochs=1, ridge_grid="demo", inner_splits=5),
         device="cpu",
         num_threads=1,
     )
@@ -155,7 +163,9 @@ def inputs(checkpoint):
 def test_full_finetuning_lowers_training_loss_and_calibrates(inputs):
     model, meta, x, y, dates = inputs
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = FullConfig(epochs=4, encoder_lr=1e-3, head_lr=1e-2, batch_size=16, probe_init=False)
+    cfg = FullConfig(
+        epochs=4, encoder_lr=1e-3, head_lr=1e-2, batch_size=16, probe_init=False, **PROBE
+    )
     fit = fit_full(model, meta, x, y, dates, cfg=cfg, seed=0, alpha=0.1, device=CPU)
     assert [h["epoch"] for h in fit.history] == [0, 1, 2, 3, 4]
     assert fit.history[0]["train_mse"] == pytest.approx(1.0)  # zero head: the mean
@@ -179,7 +189,9 @@ def test_probe_initialised_head_starts_at_the_linear_probe(inputs):
     z = embed(model, meta, x).astype(float)
     fit_idx, _ = inner_validation_split(dates, val_fraction=0.2, seed=0)
     ys = (y[fit_idx] - y[fit_idx].mean()) / y[fit_idx].std()
-    w, b, cell = linear_probe(z[fit_idx], ys, dates[fit_idx], grid="demo", inner_splits=3, seed=0)
+    w, b, cell = linear_probe(
+        z[fit_idx], ys, dates[fit_idx], grid="demo", inner_splits=3, seed=0, alpha=0.1
+    )
     np.testing.assert_allclose(z[fit_idx] @ w + b, cell.model.predict(z[fit_idx]), atol=1e-9)
     probe_mse = np.mean((z[fit_idx] @ w + b - ys) ** 2)
     assert fit.history[0]["train_mse"] == pytest.approx(probe_mse, rel=1e-3)
@@ -191,13 +203,11 @@ def test_full_grid_runs_only_the_requested_fractions(checkpoint):
     pred = run_finetune_grid(
         df,
         checkpoint,
+        evaluation=evaluation(seeds=(0,), n_splits=2, inner_splits=5),
         modes=("frozen", "full"),
         fractions=(0.5, 1.0),
         full_fractions=(1.0,),
-        seeds=(0,),
-        n_splits=2,
-        full=FullConfig(epochs=2),
-        ridge_grid="demo",
+        full=FullConfig(epochs=2, ridge_grid="demo", inner_splits=5),
         device="cpu",
         num_threads=1,
     )
@@ -206,15 +216,20 @@ def test_full_grid_runs_only_the_requested_fractions(checkpoint):
     assert pred.attrs["n_full_fits"] == 2
     conf = json.loads(full["config"].iloc[0])
     assert conf["mode"] == "full" and conf["epochs"] == 2 and conf["epochs_run"] <= 2
+    kw = dict(evaluation=evaluation(seeds=(0,)), full=FullConfig(epochs=1, **PROBE), device="cpu")
     with pytest.raises(ValueError, match="not among fractions"):
-        run_finetune_grid(df, checkpoint, fractions=(0.5,), seeds=(0,), full_fractions=(1.0,))
+        run_finetune_grid(
+            df, checkpoint, fractions=(0.5,), modes=("frozen",), full_fractions=(1.0,), **kw
+        )
     with pytest.raises(ValueError, match="unknown fine-tuning mode"):
-        run_finetune_grid(df, checkpoint, fractions=(1.0,), seeds=(0,), modes=("linear",))
+        run_finetune_grid(
+            df, checkpoint, fractions=(1.0,), modes=("linear",), full_fractions=(), **kw
+        )
 
 
 def test_deployable_frozen_roundtrip_matches_the_ridge_fit(checkpoint, tmp_path):
     df = labelled(seed=4)
-    path = train_deployable(df, checkpoint, tmp_path / "dep" / "model.pt", mode="frozen", seed=0)
+    path = train_deployable(df, checkpoint, tmp_path / "dep" / "model.pt", mode="frozen", **DEPLOY)
     blob = torch.load(path, map_location="cpu", weights_only=True)  # tensors + plain types only
     assert blob["info"]["training"]["n"] == len(df)
     assert blob["info"]["training"]["date_min"] == "2024-06-03"
@@ -231,20 +246,28 @@ def test_deployable_frozen_roundtrip_matches_the_ridge_fit(checkpoint, tmp_path)
         algorithm="ridge",
         feature_names=names,
         grid="full",
+        inner_splits=5,
         seed=0,
+        alpha=0.1,
     )
     np.testing.assert_allclose(dep.predict_log10(x), ref.model.predict(z), atol=1e-8)
     assert dep.halfwidth_log10 == pytest.approx(ref.halfwidth)
     with pytest.raises(ValueError, match="one horizon"):
         bad = pd.concat([df, df.assign(horizon="8day_ahead", row_id=df.row_id + "b")])
-        train_deployable(bad, checkpoint, tmp_path / "x.pt")
+        train_deployable(bad, checkpoint, tmp_path / "x.pt", mode="frozen", **DEPLOY)
 
 
 def test_deployable_full_roundtrip(checkpoint, tmp_path):
     df = labelled(seed=5)
-    cfg = FullConfig(epochs=3, encoder_lr=1e-3, head_lr=1e-2, probe_init=False)
+    cfg = FullConfig(epochs=3, encoder_lr=1e-3, head_lr=1e-2, probe_init=False, **PROBE)
     path = train_deployable(
-        df, checkpoint, tmp_path / "full.pt", mode="full", device="cpu", full=cfg, seed=1
+        df,
+        checkpoint,
+        tmp_path / "full.pt",
+        mode="full",
+        device="cpu",
+        full=cfg,
+        evaluation=evaluation(seeds=(1,), inner_splits=5, grid="full"),
     )
     dep = load_deployable(path)
     assert dep.info["mode"] == "full" and dep.info["fit"]["n_val"] == 15

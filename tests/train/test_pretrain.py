@@ -1,64 +1,35 @@
-"""Pretraining corpus, the training loop, checkpoint/resume, early stopping and model loading."""
+"""The pretraining loop, checkpoint/resume, early stopping and model loading.
+
+The ``corpus_path`` fixture (a generated 300-row corpus) is in conftest.py.
+"""
 
 import importlib
 import json
+import math
+import re
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-import xarray as xr
 
-from spectm._io import write_netcdf, write_parquet
-from spectm.io.corpus import read_corpus, write_corpus
+from spectm.io.corpus import read_corpus
 from spectm.model.device import resolve_device
-from spectm.model.pretrained import embed, load_pretrained
-from spectm.spectral.bands import pace_oci_rrs_wavelengths
-from spectm.spectral.grids import paper_grid
-from spectm.tables import rrs_columns
-from spectm.train.checkpoint import CHECKPOINT_KEYS, load_checkpoint
-from spectm.train.corpus import build_corpus
-from spectm.train.pretrain import PretrainConfig, pretrain
-from tests.conftest import chip_dataset
-
-NATIVE = pace_oci_rrs_wavelengths()
-
-
-def synth_spectra(rng: np.random.Generator, n: int, wl: np.ndarray) -> np.ndarray:
-    """Smooth turbid-water-like Rrs (sr-1): green peak, phycocyanin and chl-a dips, NIR peak."""
-    w = np.asarray(wl, dtype=float)[None, :]
-    amp, chl, pc = (rng.uniform(lo, hi, (n, 1)) for lo, hi in [(0.004, 0.012), (0, 1), (0, 1)])
-    base = amp * np.exp(-(((w - 560) / 90) ** 2)) + 0.001
-    dips = (1 - 0.25 * pc * np.exp(-(((w - 622) / 10) ** 2))) * (
-        1 - 0.35 * chl * np.exp(-(((w - 672) / 9) ** 2))
-    )
-    return base * dips + 0.004 * chl * np.exp(-(((w - 705) / 10) ** 2))
-
-
-def write_chip(path, rng, day: int, ny: int = 8, nx: int = 10, invalid_frac: float = 0.2):
-    """A chip following the contract: Rrs (y, x, wavelength) sr-1, NaN invalid, 2-D lat/lon."""
-    rrs = synth_spectra(rng, ny * nx, NATIVE).reshape(ny, nx, NATIVE.size).astype(np.float32)
-    rrs[rng.random((ny, nx)) < invalid_frac] = np.nan  # land / cloud
-    lat, lon = np.meshgrid(41.5 + 0.01 * np.arange(ny), -83.2 + 0.01 * np.arange(nx), indexing="ij")
-    ds = chip_dataset(rrs, lat, lon, NATIVE, pd.Timestamp(f"2024-07-{day:02d}T18:00:00Z"))
-    write_netcdf(ds, path)
-    return path, rrs, lat, lon, ds.attrs["granule"]
-
-
-@pytest.fixture(scope="module")
-def chips(tmp_path_factory):
-    root = tmp_path_factory.mktemp("chips")
-    rng = np.random.default_rng(42)
-    return [write_chip(root / f"chip_{d:02d}.nc", rng, d) for d in range(1, 7)]
-
-
-@pytest.fixture(scope="module")
-def corpus_path(chips, tmp_path_factory):
-    df = build_corpus([c[0] for c in chips], grid="paper", max_pixels=300, val_fraction=0.2, seed=0)
-    return write_corpus(df, tmp_path_factory.mktemp("corpus") / "corpus.parquet")
+from spectm.model.encoder import SpecTM, SpecTMConfig
+from spectm.model.pretrained import RunSummary, embed, load_pretrained
+from spectm.train.checkpoint import (
+    CHECKPOINT_NAME,
+    Checkpoint,
+    TrainState,
+    load_checkpoint,
+    save_checkpoint,
+)
+from spectm.train.pretrain import PretrainConfig, prepare_data, pretrain
+from tests.conftest import pretrain_config
 
 
 def micro(**kw) -> PretrainConfig:
@@ -73,109 +44,7 @@ def micro(**kw) -> PretrainConfig:
         progress=False,
         lr=1e-3,
     )
-    return PretrainConfig(**{**base, **kw})
-
-
-# ---------------------------------------------------------------- corpus
-
-
-def test_corpus_schema_validity_and_split_by_date(chips, corpus_path):
-    df = read_corpus(corpus_path)
-    cols = rrs_columns(paper_grid())
-    assert list(df.columns[:6]) == ["granule", "time_utc", "lat", "lon", "split", "source"]
-    assert cols == [c for c in df.columns if c.startswith("Rrs_")]
-    assert len(df) == 300 and np.isfinite(df[cols].to_numpy()).all()
-    assert df.filter(like="future_Rrs_").isna().all().all()  # no pairs given
-    assert (
-        isinstance(df["time_utc"].dtype, pd.DatetimeTZDtype) and str(df["time_utc"].dt.tz) == "UTC"
-    )
-    per_granule = df.groupby("granule")["split"].nunique()
-    assert (per_granule == 1).all() and set(df["split"]) == {"train", "val"}
-    assert df.attrs["gap_filled_nm"] == [
-        590.0,
-        592.5,
-        595.0,
-        597.5,
-        600.0,
-        602.5,
-        605.0,
-        607.5,
-        610.0,
-        612.5,
-    ]
-    assert df.attrs["n_valid_chip_pixels"] == sum(
-        int(np.isfinite(c[1][..., 0]).sum()) for c in chips
-    )
-    # every row is a real chip pixel, linearly resampled to the grid
-    _, rrs, lat, lon, granule = chips[0]
-    row = df[df["granule"] == granule].iloc[0]
-    iy, ix = np.argwhere(np.isclose(lat, row["lat"]) & np.isclose(lon, row["lon"]))[0]
-    expected = np.interp(paper_grid(), NATIVE, rrs[iy, ix].astype(float))
-    np.testing.assert_allclose(row[cols].to_numpy(dtype=float), expected, rtol=1e-6)
-
-
-def test_corpus_is_seeded_and_drops_pixels_with_nan_inside_the_grid_range(tmp_path):
-    rng = np.random.default_rng(0)
-    path, *_ = write_chip(tmp_path / "a.nc", rng, 1, invalid_frac=0.0)
-    write_chip(tmp_path / "b.nc", rng, 2, invalid_frac=0.0)
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        ds = ds.load()
-    ds["Rrs"][0, 0, int(np.argmin(abs(NATIVE - 641)))] = np.nan  # inside 415-717.5: invalid
-    ds["Rrs"][0, 1, 0] = np.nan  # 346 nm, outside the paper grid's span: still valid
-    write_netcdf(ds, path)
-    df = build_corpus([path, tmp_path / "b.nc"], max_pixels=10_000, val_fraction=0.5, seed=3)
-    assert df.attrs["n_valid_chip_pixels"] == 2 * 80 - 1
-    a = build_corpus([tmp_path / "b.nc", path], max_pixels=50, seed=3)
-    b = build_corpus([path, tmp_path / "b.nc"], max_pixels=50, seed=3)
-    pd.testing.assert_frame_equal(a, b)
-    assert len(a) == 50
-
-
-def test_corpus_pixel_pairs_fill_future_columns(chips, tmp_path):
-    _, rrs, lat, lon, granule = chips[0]
-    iy, ix = np.argwhere(np.isfinite(rrs[..., 0]))[0]
-    rng = np.random.default_rng(5)
-    future = synth_spectra(rng, 2, NATIVE)
-    pairs = pd.DataFrame(
-        {
-            "granule_t": [granule, "PACE_OCI.20240801T180000.L2.OC_AOP.V3_0.nc"],
-            "granule_t8": ["g8a", "g8b"],
-            "lat": [lat[iy, ix], 41.9],
-            "lon": [lon[iy, ix], -83.0],
-            "lead_hours": [192.0, 190.0],
-        }
-    )
-    cur = np.vstack([rrs[iy, ix], synth_spectra(rng, 1, NATIVE)[0]])
-    pairs = pd.concat(
-        [
-            pairs,
-            pd.DataFrame(cur, columns=rrs_columns(NATIVE)),
-            pd.DataFrame(future, columns=rrs_columns(NATIVE, prefix="future_Rrs_")),
-        ],
-        axis=1,
-    )
-    pp = write_parquet(pairs, tmp_path / "pairs.parquet")
-    paths = [c[0] for c in chips]
-    without = build_corpus(paths, max_pixels=10_000, seed=0)
-    df = build_corpus(paths, pixel_pairs_path=pp, max_pixels=10_000, seed=0)
-    assert len(df) == len(without) + 1  # the pair at a chip pixel replaces that pixel
-    got = df[df["source"] == "pair"]
-    assert len(got) == 2 and df.attrs["n_pair_rows"] == 2
-    fut = got.filter(like="future_Rrs_").to_numpy(dtype=float)
-    np.testing.assert_allclose(fut[0], np.interp(paper_grid(), NATIVE, future[0]), rtol=1e-6)
-    assert got["time_utc"].iloc[1] == pd.Timestamp("2024-08-01T18:00:00Z")
-    assert df.loc[df["source"] == "chip"].filter(like="future_").isna().all().all()
-
-
-def test_corpus_errors_name_the_file(tmp_path):
-    ds = xr.Dataset({"Rrs": (("y", "x", "band"), np.zeros((2, 2, 3), dtype=np.float32))})
-    write_netcdf(ds, tmp_path / "bad.nc")
-    with pytest.raises(ValueError, match=r"bad\.nc: chip attribute .granule. is missing"):
-        build_corpus([tmp_path / "bad.nc"])
-    rng = np.random.default_rng(0)
-    path, *_ = write_chip(tmp_path / "one.nc", rng, 1)
-    with pytest.raises(ValueError, match="at least 2 overpass dates"):
-        build_corpus([path], val_fraction=0.1)
+    return pretrain_config(**{**base, **kw})
 
 
 # ---------------------------------------------------------------- training
@@ -185,12 +54,14 @@ def test_pretrain_outputs_checkpoint_and_embed(corpus_path, tmp_path):
     model_path = pretrain(corpus_path, tmp_path, micro(max_epochs=1))
     for name in ("model.pt", "checkpoint.pt", "config.json", "losses.csv"):
         assert (tmp_path / name).exists()
-    state = load_checkpoint(tmp_path / "checkpoint.pt")
-    assert set(CHECKPOINT_KEYS) <= set(state) and state["finished"]
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt.state.finished and ckpt.state.stop is False
     losses = pd.read_csv(tmp_path / "losses.csv")
     assert list(losses.columns) == ["step", "epoch", "split", "rec", "idx", "temp", "total"]
     assert (losses["split"] == "val").sum() == 1 and losses["temp"].eq(0).all()
     model, meta = load_pretrained(model_path)
+    assert ckpt.meta == meta and ckpt.state.step == meta.summary.final_step
+    assert ckpt.state.best_step == meta.summary.best_step and ckpt.state.best_model is not None
     assert meta.index_names == ["NDCI", "CI_cyano", "SS665", "PC_709_620", "PC_650_625", "CI_Hu"]
     assert (
         json.loads((tmp_path / "config.json").read_text())["final_step"] == meta.summary.final_step
@@ -261,6 +132,113 @@ def test_resume_refuses_a_different_config(corpus_path, tmp_path):
         pretrain(corpus_path, tmp_path, micro(max_epochs=1, lr=5e-4))
 
 
+def _same(a, b) -> bool:
+    """Equal values: tensors bit for bit, containers element-wise, types included."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+def test_train_state_roundtrips_through_a_checkpoint_file(corpus_path, tmp_path):
+    _, _, meta = prepare_data(read_corpus(corpus_path), micro(), str(corpus_path))
+    model = SpecTM(SpecTMConfig.from_dict(meta.model_config))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    n_bands = len(meta.wavelengths_nm)
+    x, wl = torch.zeros(2, n_bands), torch.tensor(meta.wavelengths_nm, dtype=torch.float32)
+    outputs, _ = model(x, wl, torch.zeros(2, n_bands, dtype=torch.bool))
+    outputs["embedding"].sum().backward()
+    opt.step()  # the optimiser now has per-parameter state
+    summary = RunSummary(0.25, 5, 7, 2, False, [3], 123, str(torch.__version__))
+    best = {k: v.detach().clone() + 1 for k, v in model.state_dict().items()}
+    state = TrainState(
+        step=7,
+        epoch=1,
+        batch_in_epoch=2,
+        stop=True,
+        finished=True,
+        best_val=0.25,
+        best_step=5,
+        best_model=best,
+        epochs_since_best=1,
+        loss_log=[
+            dict(step=7, epoch=1, split="train", rec=0.5, idx=0.25, temp=0.0, total=0.75),
+            dict(step=7, epoch=1, split="val", rec=0.4, idx=0.2, temp=0.0, total=0.6),
+        ],
+        resumed_from=[3],
+        rng_torch=torch.Generator().manual_seed(11).get_state(),
+        rng_cuda=[],
+    )
+    ckpt = Checkpoint(state, model.state_dict(), opt.state_dict(), meta.with_summary(summary))
+    path = save_checkpoint(ckpt, tmp_path / "run" / CHECKPOINT_NAME)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt", "config.json"]
+
+    got = load_checkpoint(path)
+    for f in fields(TrainState):
+        assert _same(getattr(got.state, f.name), getattr(state, f.name)), f.name
+    assert _same(got.model, ckpt.model) and _same(got.optimizer, ckpt.optimizer)
+    assert got.meta == ckpt.meta and got.meta.summary == summary
+    assert json.loads((path.parent / "config.json").read_text()) == json.loads(
+        json.dumps(ckpt.meta.to_dict())
+    )
+    # plain values and tensors only; the state is stored by field name
+    blob = torch.load(path, weights_only=True)
+    assert set(blob) == {"model", "optimizer", "meta", "state"}
+    assert set(blob["state"]) == {f.name for f in fields(TrainState)}
+
+    # a run that has not started: the defaults survive too (inf, None, empty lists)
+    fresh = TrainState()
+    save_checkpoint(Checkpoint(fresh, model.state_dict(), opt.state_dict(), meta), path)
+    got = load_checkpoint(path)
+    assert math.isinf(got.state.best_val) and got.state.best_model is None
+    assert got.state.best_step == -1 and got.state.loss_log == [] and got.state.resumed_from == []
+    assert torch.equal(got.state.rng_torch, fresh.rng_torch) and got.meta.summary is None
+
+
+def test_old_or_foreign_checkpoint_is_a_clear_error_naming_the_file(corpus_path, tmp_path):
+    _, _, meta = prepare_data(read_corpus(corpus_path), micro(), str(corpus_path))
+    out = tmp_path / "run"
+    out.mkdir()
+    path = out / CHECKPOINT_NAME
+    # the previous format: one flat dict of model, optimizer, meta and the progress keys
+    old = {"model": {}, "optimizer": {}, "meta": meta.to_dict(), "step": 3, "epoch": 0,
+           "batch_in_epoch": 3, "stop": False, "finished": False, "best_val": math.inf,
+           "rng_torch": torch.get_rng_state(), "rng_cuda": [], "loss_log": []}  # fmt: skip
+    torch.save(old, path)
+    name = re.escape(str(path))
+    not_a_checkpoint = rf"{name} is not a SpecTM pretraining checkpoint of this version"
+    with pytest.raises(ValueError, match=rf"{not_a_checkpoint} \(missing \['state'\]\)"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match=not_a_checkpoint):
+        pretrain(corpus_path, out, micro(max_epochs=1))  # resuming says so too, no KeyError
+    assert not (out / "model.pt").exists()
+
+    state = {f.name: getattr(TrainState(), f.name) for f in fields(TrainState)}
+    del state["rng_torch"]
+    torch.save({"model": {}, "optimizer": {}, "meta": meta.to_dict(), "state": state}, path)
+    with pytest.raises(ValueError, match=rf"{name} .*missing \['state\.rng_torch'\]"):
+        load_checkpoint(path)
+    torch.save(torch.zeros(3), path)  # a torch file, but not a dict
+    with pytest.raises(ValueError, match=not_a_checkpoint):
+        load_checkpoint(path)
+    path.write_text("not a torch file")
+    with pytest.raises(ValueError, match=rf"{name}: not a readable torch file"):
+        load_checkpoint(path)
+    meta_dict = meta.to_dict()
+    del meta_dict["norm_mean"]
+    state = {f.name: getattr(TrainState(), f.name) for f in fields(TrainState)}
+    torch.save({"model": {}, "optimizer": {}, "meta": meta_dict, "state": state}, path)
+    with pytest.raises(ValueError, match=rf"{name}: not SpecTM model metadata.*norm_mean"):
+        load_checkpoint(path)
+
+    # as the message says: resume=False starts afresh over it
+    pretrain(corpus_path, out, micro(max_epochs=1, resume=False))
+    assert load_checkpoint(path).state.finished and (out / "model.pt").exists()
+
+
 _RUN = """
 import json, sys
 from spectm.train.pretrain import PretrainConfig, pretrain
@@ -269,7 +247,7 @@ pretrain(sys.argv[1], sys.argv[2], PretrainConfig.from_dict(json.loads(sys.argv[
 
 
 def test_kill_and_resume_matches_uninterrupted_run(corpus_path, tmp_path):
-    cfg = PretrainConfig(
+    cfg = pretrain_config(
         preset="tiny",
         # dropout draws from the torch RNG: its state must be restored on resume
         model={"n_layers": 1, "d_model": 16, "n_heads": 2, "dropout": 0.1},
@@ -292,7 +270,7 @@ def test_kill_and_resume_matches_uninterrupted_run(corpus_path, tmp_path):
     proc.kill()
     proc.wait()
     assert not (killed / "model.pt").exists(), "run finished before it could be killed"
-    step_at_kill = load_checkpoint(killed / "checkpoint.pt")["step"]
+    step_at_kill = load_checkpoint(killed / "checkpoint.pt").state.step
     assert step_at_kill > 0
 
     pretrain(corpus_path, killed, cfg)  # resume

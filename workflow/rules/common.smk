@@ -1,23 +1,31 @@
 # Shared settings and input functions. Logic lives in src/spectm; rules stay declarative.
-import os
-import sys
-
+# The workflow imports the installed spectm package (`make install`, or the conda env's
+# post-deploy step); it never puts src/ on a path itself.
 import pandas as pd
 
-sys.path.insert(0, f"{workflow.basedir}/src")
-from spectm.io.pace_l2 import L2_AOP_STEM_PATTERN
-from spectm.sources.glerl import NCEI_FILES, bundled_glerl_files
-
-
-# Scripts import spectm from src/ (also inside --sdm conda environments and on cluster nodes).
-# (Set, not required from the user: hence update() rather than an envvars: assertion.)
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in (f"{workflow.basedir}/src", os.getenv("PYTHONPATH")) if p)
-)
+try:
+    from spectm.io.pace_l2 import L2_AOP_STEM_PATTERN
+    from spectm.model.masking import MASK_STRATEGIES
+    from spectm.sources.glerl import NCEI_FILES, bundled_glerl_files
+except ImportError as err:
+    raise WorkflowError(
+        f"the spectm package is not importable ({err}): run `make install` (or "
+        "`pip install -e .`) in the environment that runs snakemake"
+    ) from err
 
 
 wildcard_constraints:
     granule=L2_AOP_STEM_PATTERN,
+    strategy="|".join(MASK_STRATEGIES),
+    source="matchups|shipped",
+    horizon="current_week|8day_ahead",
+    method="naive|srf",
+
+
+def one(pattern, **wildcards):
+    """The single path ``pattern`` (a rule's output) names for the given wildcards."""
+    (path,) = expand(pattern, **wildcards)
+    return path
 
 
 def glerl_inputs(wildcards):
@@ -53,55 +61,32 @@ def manifest_row(wildcards):
 
 def all_chips(wildcards):
     """Every chip of the granules in the manifest."""
-    return expand("results/chips/pace/{granule}.nc", granule=manifest_granules())
+    return expand(rules.chip.output.chip, granule=manifest_granules())
 
 
 def all_flag_stats(wildcards):
     """Per-chip l2_flags statistics."""
-    return expand("results/chips/pace/{granule}.flags.json", granule=manifest_granules())
+    return expand(rules.chip.output.flags, granule=manifest_granules())
 
 
 def all_quicklooks(wildcards):
     """True-colour quicklooks of every chip."""
-    return expand("results/chips/pace/{granule}.png", granule=manifest_granules())
+    return expand(rules.chip.output.png, granule=manifest_granules())
 
 
 def dataset_inputs(wildcards):
     """Matchups (source matchups) and samples (8-day-ahead labels) for one labelled dataset."""
-    inputs = {"samples": "results/samples/samples.parquet"}
+    inputs = {"samples": rules.samples.output.samples}
     if wildcards.source == "matchups":
-        inputs["matchups"] = "results/matchups/matchups.parquet"
+        inputs["matchups"] = rules.matchups.output.matchups
     return inputs
-
-
-def pretrain_config(wildcards):
-    """PretrainConfig fields for one masking strategy, from the model and pretrain sections."""
-    m, p = config["model"], config["pretrain"]
-    return {
-        "preset": m["preset"],
-        "model": {
-            "w_rec": m["lambda_reconstruction"],
-            "w_idx": m["lambda_indices"],
-            "w_temp": m["lambda_temporal"],
-        },
-        "mask_strategy": wildcards.strategy,
-        "mask_windows_nm": m["mask_windows_nm"],
-        "lr": p["lr"],
-        "weight_decay": p["weight_decay"],
-        "batch_size": p["batch_size"],
-        "max_epochs": p["max_epochs"],
-        "patience": p["patience"],
-        "checkpoint_every": p["checkpoint_every"],
-        "seed": p["seed"],
-        "device": p["device"],
-    }
 
 
 def baseline_inputs(wildcards):
     """A labelled dataset, plus its gridMET AUX features when aux.enabled."""
-    inputs = {"dataset": f"results/datasets/{wildcards.source}_{wildcards.horizon}.parquet"}
+    inputs = {"dataset": rules.dataset.output.table}
     if config["aux"]["enabled"]:
-        inputs["aux"] = f"results/aux/{wildcards.source}_{wildcards.horizon}.parquet"
+        inputs["aux"] = rules.aux_features.output.aux
     return inputs
 
 
@@ -121,26 +106,51 @@ def finetune_modes(wildcards):
     return modes
 
 
-def _cells():
-    f = config["finetune"]
-    return [(s, h) for s in f["datasets"] for h in f["horizons"]]
+def all_datasets(wildcards=None):
+    """Every labelled dataset (datasets.sources x datasets.horizons)."""
+    d = config["datasets"]
+    return expand(rules.dataset.output.table, source=d["sources"], horizon=d["horizons"])
+
+
+def _each_dataset(pattern, **wildcards):
+    d = config["datasets"]
+    return expand(pattern, source=d["sources"], horizon=d["horizons"], **wildcards)
 
 
 def all_predictions(wildcards):
     """SpecTM (every masking strategy) and baseline predictions for every dataset x horizon."""
-    out = []
-    for source, horizon in _cells():
-        out += [
-            f"results/predictions/spectm_{strategy}_{source}_{horizon}.parquet"
-            for strategy in config["model"]["strategies"]
-        ]
-        out.append(f"results/predictions/baselines_{source}_{horizon}.parquet")
-    return out
+    spectm = _each_dataset(rules.finetune.output.predictions, strategy=config["strategies"])
+    return spectm + _each_dataset(rules.baselines.output.predictions)
 
 
 def all_baseline_info(wildcards):
     """Run information (configurations counted) of every baseline grid."""
-    return [f"results/predictions/baselines_{s}_{h}.json" for s, h in _cells()]
+    return _each_dataset(rules.baselines.output.info)
+
+
+def each_strategy(pattern):
+    """``pattern`` expanded over the configured masking strategies."""
+    return expand(pattern, strategy=config["strategies"])
+
+
+def deploy_dataset(wildcards):
+    """The labelled current-week dataset the deployable model is fitted on."""
+    return one(rules.dataset.output.table, source=config["deploy"]["dataset"], horizon="current_week")
+
+
+def report_settings(wildcards):
+    """The few settings the report states (not the whole config: an unrelated edit must not
+    rerun the report)."""
+    return {
+        "samples_source": config["samples"]["source"],
+        "pace_source": config["pace"]["source"],
+        "pace_short_name": config["pace"]["short_name"],
+        "matchup": dict(config["matchup"]),
+        "resample": dict(config["resample"]),
+        "evaluation": dict(config["evaluation"]),
+        "finetune_fractions": list(config["finetune"]["fractions"]),
+        "baseline_algorithms": list(config["baselines"]["algorithms"]),
+    }
 
 
 def all_maps(wildcards):
@@ -150,4 +160,4 @@ def all_maps(wildcards):
     granules = sorted(manifest_granules(), key=lambda g: g.split(".")[1])
     if config["maps"]["latest_n"] is not None:
         granules = granules[-config["maps"]["latest_n"] :]
-    return expand("results/maps/{granule}.png", granule=granules)
+    return expand(rules.microcystin_map.output.png, granule=granules)

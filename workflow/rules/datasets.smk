@@ -10,15 +10,12 @@ rule dataset:
         table="results/datasets/{source}_{horizon}.parquet",
     log:
         "logs/datasets/{source}_{horizon}.log",
-    wildcard_constraints:
-        source="matchups|shipped",
-        horizon="current_week|8day_ahead",
     params:
         lead_days=config["pairs"]["lead_days"],
         tolerance_days=config["pairs"]["tolerance_days"],
         depth_categories=config["matchup"]["depth_categories"],
     priority: 20
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/dataset.py"

@@ -5,7 +5,7 @@
 rule aux_features:
     # gridMET meteorology over windows before each sample date (aux.enabled; needs network).
     input:
-        dataset="results/datasets/{source}_{horizon}.parquet",
+        dataset=rules.dataset.output.table,
     output:
         aux="results/aux/{source}_{horizon}.parquet",
     log:
@@ -14,36 +14,30 @@ rule aux_features:
         variables=config["aux"]["variables"],
         windows_days=config["aux"]["windows_days"],
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/aux_features.py"
 
 
 rule finetune:
     input:
-        dataset="results/datasets/{source}_{horizon}.parquet",
-        model="results/models/pretrain/{strategy}/model.pt",
+        dataset=rules.dataset.output.table,
+        model=rules.pretrain.output.model,
     output:
         predictions="results/predictions/spectm_{strategy}_{source}_{horizon}.parquet",
     log:
         "logs/finetune/{strategy}_{source}_{horizon}.log",
-    wildcard_constraints:
-        strategy="targeted|random|none",
     params:
+        evaluation=config["evaluation"],
         modes=finetune_modes,
         fractions=config["finetune"]["fractions"],
         full_fractions=config["finetune"]["full_fractions"],
         full_epochs=config["finetune"]["full_epochs"],
-        seeds=config["finetune"]["seeds"],
-        n_splits=config["finetune"]["n_splits"],
-        alpha=config["finetune"]["interval_alpha"],
-        device=config["pretrain"]["device"],
-        ridge_grid=config["baselines"]["grid"],
-        inner_splits=config["baselines"]["inner_splits"],
+        device=config["device"],
     threads: 1
     priority: 5
     conda:
-        "../../envs/train.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/finetune.py"
 
@@ -57,19 +51,15 @@ rule baselines:
     log:
         "logs/baselines/{source}_{horizon}.log",
     params:
-        grid=config["baselines"]["grid"],
+        evaluation=config["evaluation"],
         algorithms=config["baselines"]["algorithms"],
         feature_sets=baseline_feature_sets,
         fractions=config["baselines"]["fractions"],
-        seeds=config["finetune"]["seeds"],
-        n_splits=config["finetune"]["n_splits"],
-        inner_splits=config["baselines"]["inner_splits"],
-        alpha=config["finetune"]["interval_alpha"],
     threads: 1
     # Long jobs start before the short ones that can fill the last minutes.
     priority: 10
     conda:
-        "../../envs/train.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/baselines.py"
 
@@ -97,9 +87,9 @@ rule metrics:
     log:
         "logs/metrics.log",
     params:
-        alpha=config["finetune"]["interval_alpha"],
+        alpha=config["evaluation"]["interval_alpha"],
     conda:
-        "../../envs/report.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/metrics.py"
 
@@ -107,35 +97,33 @@ rule metrics:
 rule deploy_model:
     # The deployable current-week model: SpecTM (targeted) fine-tuned on all labelled rows.
     input:
-        dataset=f"results/datasets/{config['finetune']['deploy_dataset']}_current_week.parquet",
-        model="results/models/pretrain/targeted/model.pt",
+        dataset=deploy_dataset,
+        model=one(rules.pretrain.output.model, strategy="targeted"),
     output:
         model="results/models/microcystin_current_week.pt",
     log:
         "logs/deploy_model.log",
     params:
-        mode=config["finetune"]["deploy_mode"],
-        alpha=config["finetune"]["interval_alpha"],
+        evaluation=config["evaluation"],
+        mode=config["deploy"]["mode"],
         epochs=config["finetune"]["full_epochs"],
-        device=config["pretrain"]["device"],
-        ridge_grid=config["baselines"]["grid"],
-        inner_splits=config["baselines"]["inner_splits"],
+        device=config["device"],
     conda:
-        "../../envs/train.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/deploy_model.py"
 
 
 rule microcystin_map:
     input:
-        chip="results/chips/pace/{granule}.nc",
-        model="results/models/microcystin_current_week.pt",
+        chip=rules.chip.output.chip,
+        model=rules.deploy_model.output.model,
     output:
         nc="results/maps/{granule}.nc",
         png=report("results/maps/{granule}.png", caption="../report/map.rst", category="Maps"),
     log:
         "logs/maps/{granule}.log",
     conda:
-        "../../envs/train.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/microcystin_map.py"

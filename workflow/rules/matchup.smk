@@ -3,7 +3,7 @@
 
 rule matchups:
     input:
-        samples="results/samples/samples.parquet",
+        samples=rules.samples.output.samples,
         chips=all_chips,
     output:
         matchups="results/matchups/matchups.parquet",
@@ -12,15 +12,10 @@ rule matchups:
     log:
         "logs/matchups.log",
     params:
-        window_days=config["matchup"]["window_days"],
-        radius_km=config["matchup"]["radius_km"],
-        depth_categories=config["matchup"]["depth_categories"],
-        min_valid_frac=config["matchup"]["min_valid_frac"],
-        max_cv=config["matchup"]["max_cv"],
-        drop_position_flagged=config["matchup"]["drop_position_flagged"],
+        matchup=config["matchup"],
     priority: 20
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/matchups.py"
 
@@ -34,12 +29,9 @@ rule pixel_pairs:
     log:
         "logs/pixel_pairs.log",
     params:
-        lead_days=config["pairs"]["lead_days"],
-        tolerance_days=config["pairs"]["tolerance_days"],
-        max_dist_km=config["pairs"]["pixel_max_dist_km"],
-        max_pairs=config["pairs"]["max_pixel_pairs_per_granule_pair"],
+        pairs=config["pairs"],
     priority: 20
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/pixel_pairs.py"

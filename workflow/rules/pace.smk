@@ -18,7 +18,7 @@ checkpoint pace_search:
         bbox=config["aoi_bbox"],
         max_granules=config["pace"]["demo"]["max_granules"],
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/pace_search.py"
 
@@ -28,7 +28,7 @@ rule pace_granule:
     # is ancient(): a new search adding granules must not re-run the granules already fetched;
     # a change of this granule's own manifest row (url, size, version) does, through params.
     input:
-        manifest=ancient("results/pace/manifest.csv"),
+        manifest=ancient(rules.pace_search.output.manifest),
     output:
         granule="resources/pace/{granule}.nc",
     log:
@@ -37,17 +37,14 @@ rule pace_granule:
         source=config["pace"]["source"],
         row=manifest_row,
         retries=config["pace"]["download_retries"],
-        shape=config["pace"]["demo"]["shape"],
-        pixel_km=config["pace"]["demo"]["pixel_km"],
-        cloud_fraction=config["pace"]["demo"]["cloud_fraction"],
-        seed=config["pace"]["demo"]["seed"],
+        demo=config["pace"]["demo"],
     resources:
         downloads=1,
     # Scheduling (longest and gating work first; see docs/usage.md): granules and chips gate
     # everything downstream.
     priority: 20
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/pace_granule.py"
 
@@ -56,7 +53,7 @@ rule chip:
     # AOI subset (only the needed rows/columns are read) with l2_flags -> NaN, flag statistics
     # and a true-colour quicklook (one job: the quicklook costs less than starting a job).
     input:
-        granule="resources/pace/{granule}.nc",
+        granule=rules.pace_granule.output.granule,
     output:
         chip="results/chips/pace/{granule}.nc",
         flags="results/chips/pace/{granule}.flags.json",
@@ -72,6 +69,6 @@ rule chip:
         exclude_flags=config["pace"]["exclude_flags"],
     priority: 20
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/chip.py"

@@ -4,19 +4,17 @@
 rule corpus:
     input:
         chips=all_chips,
-        pairs="results/pairs/pixel_pairs.parquet",
+        pairs=rules.pixel_pairs.output.pairs,
     output:
         corpus="results/corpus/corpus.parquet",
     log:
         "logs/corpus.log",
     params:
         grid=config["model"]["grid"],
-        max_pixels=config["pretrain"]["max_pixels"],
-        val_fraction=config["pretrain"]["val_fraction"],
-        seed=config["pretrain"]["seed"],
+        pretrain=config["pretrain"],
     priority: 20
     conda:
-        "../../envs/train.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/corpus.py"
 
@@ -24,23 +22,23 @@ rule corpus:
 rule pretrain:
     # Resumes from results/models/pretrain/{strategy}/checkpoint.pt after a kill.
     input:
-        corpus="results/corpus/corpus.parquet",
+        corpus=rules.corpus.output.corpus,
     output:
         model="results/models/pretrain/{strategy}/model.pt",
         losses="results/models/pretrain/{strategy}/losses.csv",
     log:
         "logs/pretrain/{strategy}.log",
-    wildcard_constraints:
-        strategy="targeted|random|none",
     params:
-        cfg=pretrain_config,
+        model=config["model"],
+        pretrain=config["pretrain"],
+        device=config["device"],
     threads: 1
     resources:
         gpu=0,
     # Gates fine-tuning, the deployable model and the maps.
     priority: 20
     conda:
-        "../../envs/train.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/pretrain.py"
 
@@ -48,8 +46,8 @@ rule pretrain:
 rule reconstruction:
     # Masked-band reconstruction on held-out overpass dates vs cubic-spline interpolation.
     input:
-        model="results/models/pretrain/{strategy}/model.pt",
-        corpus="results/corpus/corpus.parquet",
+        model=rules.pretrain.output.model,
+        corpus=rules.corpus.output.corpus,
     output:
         table="results/metrics/reconstruction_{strategy}.csv",
         figure=report(
@@ -59,9 +57,7 @@ rule reconstruction:
         ),
     log:
         "logs/reconstruction/{strategy}.log",
-    wildcard_constraints:
-        strategy="targeted|random|none",
     conda:
-        "../../envs/train.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/reconstruction.py"

@@ -3,40 +3,32 @@
 
 rule report:
     input:
-        samples="results/samples/samples.parquet",
-        manifest="results/pace/manifest.csv",
+        samples=rules.samples.output.samples,
+        manifest=rules.pace_search.output.manifest,
         chips=all_chips,
         flag_stats=all_flag_stats,
         quicklooks=all_quicklooks,
-        matchups="results/matchups/matchups.parquet",
-        exclusions="results/matchups/exclusions.parquet",
-        resample_naive="results/resample/matchups_naive.csv",
-        resample_srf="results/resample/matchups_srf.csv",
-        coverage=expand("results/resample/coverage_{method}.csv", method=["naive", "srf"]),
-        index_bands="results/indices/index_bands.csv",
-        datasets=expand(
-            "results/datasets/{source}_{horizon}.parquet",
-            source=config["finetune"]["datasets"],
-            horizon=config["finetune"]["horizons"],
-        ),
-        pixel_pairs="results/pairs/pixel_pairs.parquet",
-        models=expand("results/models/pretrain/{s}/model.pt", s=config["model"]["strategies"]),
-        losses=expand("results/models/pretrain/{s}/losses.csv", s=config["model"]["strategies"]),
-        recon_tables=expand(
-            "results/metrics/reconstruction_{s}.csv", s=config["model"]["strategies"]
-        ),
-        recon_figures=expand(
-            "results/figures/reconstruction_{s}.png", s=config["model"]["strategies"]
-        ),
-        summary="results/metrics/summary.csv",
-        comparison="results/metrics/comparison.csv",
-        ablation="results/metrics/ablation.csv",
-        efficiency="results/metrics/label_efficiency.csv",
-        intervals="results/metrics/intervals.csv",
-        efficiency_figure="results/figures/label_efficiency.png",
-        scatter_figure="results/figures/predicted_vs_observed.png",
+        matchups=rules.matchups.output.matchups,
+        exclusions=rules.matchups.output.exclusions,
+        resample_naive=one(rules.resample_matchups.output.table, method="naive"),
+        resample_srf=one(rules.resample_matchups.output.table, method="srf"),
+        coverage=expand(rules.resample_matchups.output.coverage, method=["naive", "srf"]),
+        index_bands=rules.indices.output.bands,
+        datasets=all_datasets,
+        pixel_pairs=rules.pixel_pairs.output.pairs,
+        models=each_strategy(rules.pretrain.output.model),
+        losses=each_strategy(rules.pretrain.output.losses),
+        recon_tables=each_strategy(rules.reconstruction.output.table),
+        recon_figures=each_strategy(rules.reconstruction.output.figure),
+        summary=rules.metrics.output.summary,
+        comparison=rules.metrics.output.comparison,
+        ablation=rules.metrics.output.ablation,
+        efficiency=rules.metrics.output.efficiency,
+        intervals=rules.metrics.output.intervals,
+        efficiency_figure=rules.metrics.output.efficiency_figure,
+        scatter_figure=rules.metrics.output.scatter_figure,
         baseline_info=all_baseline_info,
-        deploy_model="results/models/microcystin_current_week.pt",
+        deploy_model=rules.deploy_model.output.model,
         maps=all_maps,
         assumptions=f"{workflow.basedir}/docs/assumptions.md",
     output:
@@ -44,8 +36,8 @@ rule report:
     log:
         "logs/report.log",
     params:
-        config=config,
+        settings=report_settings,
     conda:
-        "../../envs/report.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/report.py"

@@ -3,28 +3,26 @@
 
 rule resample_matchups:
     input:
-        matchups="results/matchups/matchups.parquet",
+        matchups=rules.matchups.output.matchups,
     output:
         table="results/resample/matchups_{method}.csv",
         coverage="results/resample/coverage_{method}.csv",
     log:
         "logs/resample/{method}.log",
-    wildcard_constraints:
-        method="naive|srf",
     params:
         target=config["resample"]["target"],
         version=config["resample"]["srf_version"],
         method="{method}",
     priority: 20
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/resample.py"
 
 
 rule indices:
     input:
-        matchups="results/matchups/matchups.parquet",
+        matchups=rules.matchups.output.matchups,
     output:
         table="results/indices/matchup_indices.csv",
         bands="results/indices/index_bands.csv",
@@ -32,6 +30,6 @@ rule indices:
         "logs/indices.log",
     priority: 20
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/indices.py"

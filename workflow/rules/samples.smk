@@ -13,7 +13,7 @@ rule glerl_download:
         filename="{filename}",
     retries: 1
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/glerl_download.py"
 
@@ -29,6 +29,6 @@ rule samples:
     params:
         position_max_km=config["samples"]["position_max_km"],
     conda:
-        "../../envs/ingest.yaml"
+        "../../envs/spectm.yaml"
     script:
         "../scripts/samples.py"

@@ -1,5 +1,6 @@
 """Rule `pace_granule`: download one granule (earthdata) or write its replay file (demo)."""
 
+from spectm.config import PaceDemoConfig
 from spectm.logs import configure_logging
 from spectm.sources.pace import fetch_granule
 
@@ -11,8 +12,5 @@ fetch_granule(
     snakemake.output.granule,
     source=p.source,
     retries=p.retries,
-    shape=tuple(p.shape),
-    pixel_km=p.pixel_km,
-    cloud_fraction=p.cloud_fraction,
-    seed=p.seed,
+    demo=PaceDemoConfig.from_dict(p.demo, name="pace.demo"),
 )

@@ -2,11 +2,18 @@
 
 from pathlib import Path
 
+from spectm.config import ModelConfig, PretrainSection
 from spectm.logs import configure_logging
 from spectm.train.pretrain import PretrainConfig, pretrain
 
 configure_logging(snakemake.log[0])
-cfg = PretrainConfig.from_dict(
-    {**snakemake.params.cfg, "num_threads": snakemake.threads, "progress": False}
+p = snakemake.params
+cfg = PretrainConfig.from_sections(
+    ModelConfig.from_dict(p.model, name="model"),
+    PretrainSection.from_dict(p.pretrain, name="pretrain"),
+    strategy=snakemake.wildcards.strategy,
+    device=p.device,
+    num_threads=snakemake.threads,
+    progress=False,
 )
 pretrain(snakemake.input.corpus, Path(snakemake.output.model).parent, cfg)

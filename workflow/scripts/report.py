@@ -5,4 +5,4 @@ from spectm.report.build import build_report
 
 configure_logging(snakemake.log[0])
 inputs = {k: snakemake.input[k] for k in snakemake.input.keys()}
-build_report(snakemake.output.html, config=snakemake.params.config, inputs=inputs)
+build_report(snakemake.output.html, settings=snakemake.params.settings, inputs=inputs)

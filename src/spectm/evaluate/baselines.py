@@ -51,6 +51,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 from threadpoolctl import threadpool_limits
 
+from spectm.config import EvaluationConfig
 from spectm.evaluate.conformal import conformal_halfwidth
 from spectm.evaluate.features import build_features, feature_transformer, model_width
 from spectm.evaluate.protocol import (
@@ -317,10 +318,10 @@ def fit_cell(
     *,
     algorithm: str,
     feature_names: list[str],
-    grid: str = "demo",
-    inner_splits: int = 5,
-    seed: int = 0,
-    alpha: float = 0.1,
+    grid: str,
+    inner_splits: int,
+    seed: int,
+    alpha: float,
 ) -> CellFit:
     """Tune, refit and calibrate one baseline on one training part.
 
@@ -453,14 +454,10 @@ def n_configurations(algorithms: Sequence[str], feature_sets: Sequence[str], gri
 def run_baseline_grid(
     df: pd.DataFrame,
     *,
+    evaluation: EvaluationConfig,
     algorithms: Sequence[str],
     feature_sets: Sequence[str],
     fractions: Sequence[float],
-    seeds: Sequence[int],
-    n_splits: int,
-    inner_splits: int,
-    alpha: float = 0.1,
-    grid: str = "demo",
     n_jobs: int = 1,
     verbose: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -470,14 +467,14 @@ def run_baseline_grid(
         df: Labelled table (``row_id``, ``dataset``, ``horizon``, ``time_utc``,
             ``log10_microcystin``, ``Rrs_<nm>`` in sr-1, optional ``dt_hours`` and ``aux_*``).
             Splits are computed per dataset x horizon on its rows in table order.
+        evaluation: The shared protocol: ``seeds`` (each gives its own outer split, subsample
+            and inner folds), ``n_splits`` (outer date-grouped folds), ``inner_splits`` (inner
+            date-grouped folds for tuning and conformal calibration), ``interval_alpha``
+            (conformal miscoverage: intervals at level ``1 - alpha``) and ``grid`` (``"demo"``,
+            small and fast, or ``"full"`` hyper-parameter grids).
         algorithms: Names in :data:`ALGORITHMS`.
         feature_sets: Feature-set names (see :mod:`spectm.evaluate.features`).
         fractions: Label fractions of the outer training part, each in (0, 1].
-        seeds: Seeds; each gives its own outer split, subsample and inner folds.
-        n_splits: Outer date-grouped folds.
-        inner_splits: Inner date-grouped folds for tuning and conformal calibration.
-        alpha: Conformal miscoverage (intervals at level ``1 - alpha``).
-        grid: ``"demo"`` (small, fast) or ``"full"`` hyper-parameter grids.
         n_jobs: Parallel workers (joblib) over dataset x horizon x feature set x algorithm x seed.
         verbose: joblib progress messages (0 = silent; 10 = one line per finished task).
 
@@ -486,6 +483,8 @@ def run_baseline_grid(
         run-info dict: ``n_configurations`` (algorithms x feature sets x grid points),
         ``n_cells``, ``n_fits`` (pipeline fits actually run), timings and settings.
     """
+    seeds, n_splits, inner_splits = evaluation.seeds, evaluation.n_splits, evaluation.inner_splits
+    alpha, grid = evaluation.interval_alpha, evaluation.grid
     _check_grid(grid)
     for a in algorithms:
         _algorithm(a)

@@ -80,8 +80,8 @@ def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Every SpecTM masking strategy x mode at every fraction (seed mean ± sd of R² log10)."""
     means = seed_mean(summary)
     s = means[means["method"].astype(str).str.startswith("spectm_")].copy()
-    parts = s["method"].str.split("_", expand=True)
-    s["strategy"], s["mode"] = parts[1], parts[2]
+    parts = s["method"].astype(str).str.extract(r"^spectm_([^_]+)_([^_]+)$")
+    s["strategy"], s["mode"] = parts[0], parts[1]
     cols = ["dataset", "horizon", "mode", "fraction", "strategy", "mean", "std", "n_seeds"]
     return s[cols].sort_values(cols[:5]).reset_index(drop=True)
 

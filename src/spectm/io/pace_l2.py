@@ -402,7 +402,7 @@ def make_chip(
     chip_path: PathLike,
     *,
     bbox: Sequence[float],
-    exclude_flags: Sequence[str] = NASA_MATCHUP_EXCLUDE,
+    exclude_flags: Sequence[str],
     stats_path: PathLike | None = None,
 ) -> Path:
     """Read a granule's AOI chip, write it (atomically) and optionally its flag statistics.

@@ -22,21 +22,48 @@ from spectm.report.html import Section, render_report
 PathLike = str | os.PathLike[str]
 
 
-def provenance_line(config: Mapping[str, Any]) -> str:
+SETTINGS_KEYS = (
+    "samples_source",
+    "pace_source",
+    "pace_short_name",
+    "matchup",
+    "resample",
+    "evaluation",
+    "finetune_fractions",
+    "baseline_algorithms",
+)
+"""The settings the report states (the report rule passes exactly these, not the whole config):
+the two data sources and the PACE collection, the ``matchup``, ``resample`` and ``evaluation``
+sections, the fine-tuning label fractions and the baseline algorithms."""
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse report settings without one of :data:`SETTINGS_KEYS`.
+
+    Raises:
+        ValueError: naming the missing keys.
+
+    """
+    missing = [k for k in SETTINGS_KEYS if k not in settings]
+    if missing:
+        raise ValueError(f"report settings lack {missing}")
+
+
+def provenance_line(settings: Mapping[str, Any]) -> str:
     """The report's first line: which inputs are real and which were generated."""
     samples = (
         "NOAA GLERL samples: REAL (bundled NCEI / GLERL datashare CSVs)"
-        if config["samples"]["source"] == "bundled"
+        if settings["samples_source"] == "bundled"
         else "NOAA GLERL samples: REAL (downloaded from NCEI / GLERL)"
     )
-    if config["pace"]["source"] == "demo":
+    if settings["pace_source"] == "demo":
         pace = (
             "PACE OCI granules: GENERATED replay granules in the real L2 AOP format; only the "
             "station pixels carry real PACE spectra (190 real spectra, 45 granules), everything "
             "else (blends, noise, land from the real shoreline, clouds) is synthetic"
         )
     else:
-        pace = "PACE OCI granules: REAL (NASA Earthdata, " + config["pace"]["short_name"] + ")"
+        pace = "PACE OCI granules: REAL (NASA Earthdata, " + settings["pace_short_name"] + ")"
     return f"Inputs — {samples}. {pace}."
 
 
@@ -143,7 +170,7 @@ def matchup_section(
     index_bands_path: PathLike,
     fig_dir: Path,
     *,
-    config: Mapping[str, Any],
+    settings: Mapping[str, Any],
 ) -> Section:
     """Station map, exclusion reasons, |dt|/distance histograms, S2 resampling, coverage."""
     from spectm.report import matchup_figures as mf
@@ -151,7 +178,7 @@ def matchup_section(
     samples = pd.read_parquet(samples_path)
     matchups = pd.read_parquet(matchups_path)
     excl = pd.read_parquet(exclusions_path)
-    m = config["matchup"]
+    m = settings["matchup"]
     sec = Section("Matchups and Sentinel-2 resampling", "matchups")
     sec.text(
         f"Every {', '.join(m['depth_categories'])} sample was matched to the granules within "
@@ -179,7 +206,7 @@ def matchup_section(
             caption="Time difference and distance of the matchups.",
         )
         naive, srf = pd.read_csv(naive_path), pd.read_csv(srf_path)
-        r = config["resample"]
+        r = settings["resample"]
         sec.figure(
             mf.resampled_spectra_figure(
                 matchups,
@@ -283,20 +310,20 @@ def pretraining_section(
     return sec
 
 
-def evaluation_section(i: Mapping[str, Any], config: Mapping[str, Any]) -> Section:
+def evaluation_section(i: Mapping[str, Any], settings: Mapping[str, Any]) -> Section:
     """Fine-tuning vs baselines, ablation, label efficiency, intervals, configurations."""
     import json
 
     sec = Section("Microcystin: SpecTM vs baselines", "evaluation")
-    f = config["finetune"]
+    ev = settings["evaluation"]
     n_configs = sum(
         int(json.loads(Path(p).read_text()).get("n_configurations", 0)) for p in i["baseline_info"]
     )
     sec.text(
-        f"log10 microcystin (µg/L), {f['n_splits']} outer folds grouped by sampling date, seeds "
-        f"{f['seeds']}, label fractions {f['fractions']}. Baselines: "
-        f"{len(config['baselines']['algorithms'])} sklearn algorithms × feature sets × "
-        f"{config['baselines']['grid']} hyper-parameter grids with inner date-grouped CV: "
+        f"log10 microcystin (µg/L), {ev['n_splits']} outer folds grouped by sampling date, seeds "
+        f"{list(ev['seeds'])}, label fractions {list(settings['finetune_fractions'])}. Baselines: "
+        f"{len(settings['baseline_algorithms'])} sklearn algorithms × feature sets × "
+        f"{ev['grid']} hyper-parameter grids with inner date-grouped CV: "
         f"{n_configs} configurations over all dataset × horizon grids. The paper's numbers are "
         "from a different data set and protocol (147 matchups, its own splits): shown for "
         "orientation only."
@@ -370,15 +397,16 @@ def assumptions_section(assumptions_md: PathLike) -> Section:
 
 
 def build_report(
-    out_html: PathLike, *, config: Mapping[str, Any], inputs: Mapping[str, Any]
+    out_html: PathLike, *, settings: Mapping[str, Any], inputs: Mapping[str, Any]
 ) -> Path:
     """Write ``results/report/index.html`` from the DAG's outputs.
 
     Args:
         out_html: Report path; figures go to ``figures/`` beside it.
-        config: The validated workflow config.
+        settings: The settings the report states (:data:`SETTINGS_KEYS`).
         inputs: Named inputs of the report rule (paths or lists of paths).
     """
+    check_settings(settings)
     out = Path(out_html)
     fig_dir = out.parent / "figures"
     i = inputs
@@ -394,12 +422,12 @@ def build_report(
             i["coverage"],
             i["index_bands"],
             fig_dir,
-            config=config,
+            settings=settings,
         ),
         pretraining_section(
             i["models"], i["losses"], i["recon_tables"], i["recon_figures"], fig_dir
         ),
-        evaluation_section(i, config),
+        evaluation_section(i, settings),
     ]
     if i.get("maps"):
         sections.append(maps_section(i["maps"]))
@@ -408,7 +436,7 @@ def build_report(
     return render_report(
         out,
         title="spectm report — PACE OCI × NOAA GLERL, western Lake Erie",
-        provenance=provenance_line(config),
+        provenance=provenance_line(settings),
         sections=sections,
         generated_by=f"spectm {__version__}, {stamp}",
     )

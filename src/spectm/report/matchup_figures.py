@@ -53,7 +53,7 @@ def station_map(samples: pd.DataFrame, exclusions: pd.DataFrame, path: PathLike)
     )
     for site, row in g.iterrows():
         ax.annotate(
-            f"{site} ({row['matched']})",
+            f"{site} ({int(row['matched'])})",
             (row["lon"], row["lat"]),
             fontsize=7,
             xytext=(4, 4),

@@ -159,11 +159,11 @@ def _split_by_date(times: pd.Series, val_fraction: float, seed: int) -> np.ndarr
 def build_corpus(
     chip_paths: Sequence[PathLike],
     *,
-    grid: str = "paper",
+    grid: str,
     pixel_pairs_path: PathLike | None = None,
-    max_pixels: int = 200_000,
-    val_fraction: float = 0.1,
-    seed: int = 0,
+    max_pixels: int,
+    val_fraction: float,
+    seed: int,
 ) -> pd.DataFrame:
     """Collect valid water pixels from chips (and pixel pairs) on a model band grid.
 

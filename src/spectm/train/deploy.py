@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import torch
 
 import spectm
 from spectm._io import PathLike
+from spectm.config import EvaluationConfig
 from spectm.evaluate.protocol import check_labelled
 from spectm.evaluate.splits import date_groups
 from spectm.model.device import resolve_device, torch_threads
@@ -24,13 +25,10 @@ def train_deployable(
     checkpoint_path: PathLike,
     out_path: PathLike,
     *,
-    mode: str = "frozen",
-    alpha: float = 0.1,
-    seed: int = 0,
-    inner_splits: int = 5,
-    ridge_grid: str = "full",
-    full: FullConfig | None = None,
-    device: str = "auto",
+    evaluation: EvaluationConfig,
+    mode: str,
+    full: FullConfig,
+    device: str,
     num_threads: int | None = None,
 ) -> Path:
     """Fit the microcystin model on every row of one labelled dataset and save it for prediction.
@@ -43,13 +41,11 @@ def train_deployable(
         df: Labelled dataset, one horizon (normally ``current_week``).
         checkpoint_path: Pretrained ``model.pt``.
         out_path: Output ``.pt`` (a ``config.json`` is written in the same folder).
+        evaluation: The shared protocol: its first seed (inner folds, validation dates,
+            fine-tuning), inner folds and ridge grid (``frozen``, and the probe of ``full``) and
+            interval level (intervals at 1 - ``interval_alpha``).
         mode: ``frozen`` or ``full``.
-        alpha: Conformal miscoverage (intervals at level 1 - alpha).
-        seed: Seed of inner folds, validation dates and fine-tuning.
-        inner_splits: Inner date folds of the ridge (``frozen``, and the probe of ``full``).
-        ridge_grid: Ridge alpha grid, ``demo`` or ``full`` (``frozen``, and the probe).
-        full: Settings of ``full`` mode (default :class:`FullConfig`); its ``ridge_grid`` and
-            ``inner_splits`` are those given here.
+        full: Settings of ``full`` mode (:meth:`FullConfig.for_evaluation`).
         device: Training device.
         num_threads: Torch CPU threads during training (None = unchanged).
 
@@ -60,6 +56,8 @@ def train_deployable(
         ValueError: on an unknown mode, several horizons, or a malformed dataset.
 
     """
+    alpha, seed = evaluation.interval_alpha, evaluation.seeds[0]
+    ridge_grid, inner_splits = evaluation.grid, evaluation.inner_splits
     if mode not in MODES:
         raise ValueError(f"unknown fine-tuning mode {mode!r}; expected one of {MODES}")
     check_labelled(df)
@@ -74,13 +72,14 @@ def train_deployable(
         x = spectra_on_model_grid(df, meta)
         if mode == "frozen":
             z = embed(model, meta, x).astype(float)
-            kw = dict(grid=ridge_grid, inner_splits=inner_splits, seed=seed, alpha=alpha)
-            w, b, c = linear_probe(z, y, dates, **kw)
+            w, b, c = linear_probe(
+                z, y, dates, grid=ridge_grid, inner_splits=inner_splits, seed=seed, alpha=alpha
+            )
             state, q = model.state_dict(), c.halfwidth
             fit_info: dict[str, Any] = {"inner_folds": len(c.inner_splits)}
             fit_info.update({f"ridge_{k}": v for k, v in c.best_params.items()})
         else:
-            cfg = replace(full or FullConfig(), ridge_grid=ridge_grid, inner_splits=inner_splits)
+            cfg = full
             fit = fit_full(model, meta, x, y, dates, cfg=cfg, seed=seed, alpha=alpha, device=dev)
             w, b = fit.folded_head()
             state, q = fit.regressor.encoder.state_dict(), fit.halfwidth

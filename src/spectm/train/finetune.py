@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from spectm.config import EvaluationConfig
 from spectm.evaluate.baselines import CellFit, fit_cell
 from spectm.evaluate.conformal import conformal_halfwidth
 from spectm.model.device import autocast
@@ -54,8 +55,13 @@ _PRETRAIN_HEADS = ("rec_head.", "idx_head.", "temp_head.")
 class FullConfig:
     """End-to-end fine-tuning settings.
 
+    The first three come from the configuration (``finetune.full_epochs`` and the shared
+    ``evaluation`` section; see :meth:`for_evaluation`); the others are the method's own settings.
+
     Attributes:
         epochs: Upper bound on epochs.
+        ridge_grid: Ridge alpha grid of the probe (``demo`` or ``full``, see the baselines).
+        inner_splits: Inner date folds of the probe's ridge tuning.
         encoder_lr: AdamW learning rate of the encoder.
         head_lr: AdamW learning rate of the linear head.
         weight_decay: AdamW weight decay.
@@ -68,12 +74,12 @@ class FullConfig:
             2022, ICLR): the ``frozen`` ridge protocol run on the fit rows' pretrained pooled
             embeddings, folded into the head. Epoch 0 (the probe itself) competes in early
             stopping, so the kept model is never worse than the probe on the validation dates.
-        ridge_grid: Ridge alpha grid of the probe (``demo`` or ``full``, see the baselines).
-        inner_splits: Inner date folds of the probe's ridge tuning.
 
     """
 
-    epochs: int = 60
+    epochs: int
+    ridge_grid: str
+    inner_splits: int
     encoder_lr: float = 1e-4
     head_lr: float = 1e-3
     weight_decay: float = 0.01
@@ -82,8 +88,13 @@ class FullConfig:
     val_fraction: float = 0.2
     grad_clip: float | None = 1.0
     probe_init: bool = True
-    ridge_grid: str = "full"
-    inner_splits: int = 5
+
+    @classmethod
+    def for_evaluation(cls, evaluation: EvaluationConfig, *, epochs: int, **kw: Any) -> FullConfig:
+        """Settings with the probe tuned as the ``evaluation`` protocol tunes every ridge."""
+        return cls(
+            epochs=epochs, ridge_grid=evaluation.grid, inner_splits=evaluation.inner_splits, **kw
+        )
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "patience"):
@@ -215,7 +226,14 @@ def _standardised(
 
 
 def linear_probe(
-    z: np.ndarray, y: np.ndarray, dates: np.ndarray, **kw: Any
+    z: np.ndarray,
+    y: np.ndarray,
+    dates: np.ndarray,
+    *,
+    grid: str,
+    inner_splits: int,
+    seed: int,
+    alpha: float,
 ) -> tuple[np.ndarray, float, CellFit]:
     """The ``frozen`` ridge protocol on embeddings z (n, d), folded into one linear map.
 
@@ -223,8 +241,10 @@ def linear_probe(
         z: Pooled embeddings, shape (n, d_model).
         y: Target, shape (n,).
         dates: Sampling-date key per row (inner CV groups), shape (n,).
-        **kw: ``grid``, ``inner_splits``, ``seed``, ``alpha`` of
-            :func:`spectm.evaluate.baselines.fit_cell`.
+        grid: Ridge alpha grid (``demo`` or ``full``).
+        inner_splits: Inner date folds of the tuning.
+        seed: Seed of the inner folds.
+        alpha: Conformal miscoverage of the cell's half-width.
 
     Returns:
         Weights (d,) and intercept with ``z @ w + b`` equal to the tuned
@@ -232,7 +252,17 @@ def linear_probe(
 
     """
     names = [f"spectm_emb_{i}" for i in range(z.shape[1])]
-    c = fit_cell(z, y, dates, algorithm="ridge", feature_names=names, **kw)
+    c = fit_cell(
+        z,
+        y,
+        dates,
+        algorithm="ridge",
+        feature_names=names,
+        grid=grid,
+        inner_splits=inner_splits,
+        seed=seed,
+        alpha=alpha,
+    )
     scale, ridge = c.model.named_steps["scale"], c.model.named_steps["model"]
     w = np.ravel(ridge.coef_) / scale.scale_
     return w, float(np.ravel(ridge.intercept_)[0] - np.sum(scale.mean_ * w)), c
@@ -285,8 +315,10 @@ def fit_full(
     if cfg.probe_init:
         z = embed(encoder, meta, np.asarray(spectra)[fit_idx]).astype(float)  # (n_fit, d)
         ys = (y[fit_idx] - y_mean) / y_std
-        kw = dict(grid=cfg.ridge_grid, inner_splits=cfg.inner_splits, seed=seed)
-        w, b, _ = linear_probe(z, ys, dates[fit_idx], **kw)
+        grid, inner = cfg.ridge_grid, cfg.inner_splits
+        w, b, _ = linear_probe(
+            z, ys, dates[fit_idx], grid=grid, inner_splits=inner, seed=seed, alpha=alpha
+        )
         with torch.no_grad():
             reg.head.weight.copy_(torch.as_tensor(w[None, :], dtype=torch.float32))
             reg.head.bias.fill_(b)

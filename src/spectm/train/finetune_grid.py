@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from spectm._io import PathLike
+from spectm.config import EvaluationConfig
 from spectm.evaluate.baselines import fit_cell
 from spectm.evaluate.protocol import (
     check_fractions,
@@ -61,16 +62,12 @@ def run_finetune_grid(
     df: pd.DataFrame,
     checkpoint_path: PathLike,
     *,
+    evaluation: EvaluationConfig,
     fractions: Sequence[float],
-    seeds: Sequence[int],
-    modes: Sequence[str] = MODES,
-    n_splits: int = 5,
-    inner_splits: int = 5,
-    alpha: float = 0.1,
-    full_fractions: Sequence[float] | None = None,
-    ridge_grid: str = "full",
-    full: FullConfig | None = None,
-    device: str = "auto",
+    modes: Sequence[str],
+    full_fractions: Sequence[float],
+    full: FullConfig,
+    device: str,
     num_threads: int | None = None,
     method_prefix: str | None = None,
 ) -> pd.DataFrame:
@@ -81,16 +78,12 @@ def run_finetune_grid(
             ``log10_microcystin``, ``Rrs_<nm>`` sr-1 at any wavelengths covering the model grid,
             optional ``dt_hours``). Split per dataset x horizon, rows in table order.
         checkpoint_path: Pretrained ``model.pt``.
+        evaluation: The shared protocol: seeds (outer split, subsample, inner folds,
+            fine-tuning), outer folds, inner folds and ridge grid of ``frozen``, interval level.
         fractions: Label fractions of the outer training part, each in (0, 1].
-        seeds: Seeds (outer split, subsample, inner folds, fine-tuning).
         modes: ``frozen`` and/or ``full``.
-        n_splits: Outer date-grouped folds.
-        inner_splits: Inner date folds of the ridge (frozen, and the probe of ``full``).
-        alpha: Conformal miscoverage.
-        full_fractions: Fractions run in ``full`` mode (None = all ``fractions``).
-        ridge_grid: Ridge alpha grid (baselines' ``demo`` or ``full``) of frozen and the probe.
-        full: Settings of ``full`` mode (default :class:`FullConfig`); its ``ridge_grid`` and
-            ``inner_splits`` are those given here.
+        full_fractions: Fractions run in ``full`` mode (a subset of ``fractions``).
+        full: Settings of ``full`` mode (:meth:`FullConfig.for_evaluation`).
         device: ``auto``, ``cpu``, ``cuda``, ``mps``.
         num_threads: Torch CPU threads during the run (None = unchanged).
         method_prefix: Method name prefix; default ``spectm_<mask strategy>``.
@@ -106,13 +99,15 @@ def run_finetune_grid(
     bad_modes = [m for m in modes if m not in MODES]
     if bad_modes or not modes:
         raise ValueError(f"unknown fine-tuning mode(s) {list(modes)}; expected some of {MODES}")
-    check_fractions([*fractions, *(full_fractions or [])])
-    full_set = list(fractions if full_fractions is None else full_fractions)
+    seeds, n_splits, alpha = evaluation.seeds, evaluation.n_splits, evaluation.interval_alpha
+    ridge_grid, inner_splits = evaluation.grid, evaluation.inner_splits
+    check_fractions([*fractions, *full_fractions])
+    full_set = list(full_fractions)
     stray = [f for f in full_set if not np.isclose(f, list(fractions)).any()]
     if stray:
         raise ValueError(f"full_fractions {stray} are not among fractions {list(fractions)}")
     groups = labelled_groups(df)
-    cfg = replace(full or FullConfig(), ridge_grid=ridge_grid, inner_splits=inner_splits)
+    cfg = full
     frames: list[pd.DataFrame] = []
     wall = {"embed": 0.0, "frozen": 0.0, "full": 0.0}
     n_full = 0

@@ -1,14 +1,19 @@
 """Self-supervised pretraining of SpecTM: one readable loop, seeded, resumable.
 
-Phases, top to bottom: resolve the configuration; prepare tensors (per-band normalisation from the
-train split, index targets, future spectra); build or resume model and optimiser; train epoch by
-epoch with checkpoints every ``checkpoint_every`` steps; validate after each epoch with early
-stopping; write ``model.pt`` (best validation weights), ``config.json`` and ``losses.csv``.
+:func:`pretrain` reads top to bottom like nanoGPT's ``train.py``, one function per phase:
+:func:`prepare_data` (per-band normalisation from the train split, index targets, future
+spectra); ``_build`` the model and optimiser, or ``_resume`` them and the run's progress from
+``checkpoint.pt``; then epoch by epoch ``_losses`` + ``_train_step`` per batch, ``_evaluate`` on
+the validation split after each epoch (early stopping), ``_save`` a checkpoint every
+``checkpoint_every`` steps and after each epoch; finally ``model.pt`` (best validation weights),
+``config.json`` and ``losses.csv``. What changes as the run goes (step, epoch, best validation loss,
+...) are local variables of the loop; a checkpoint saves them as a
+:class:`~spectm.train.checkpoint.TrainState`.
 
 Determinism: model init uses ``seed``; the data order of epoch ``e`` is a permutation drawn from
-``(seed, e)`` and random masks from ``(seed, e, batch)``; the torch RNG (dropout) is saved in each
-checkpoint. A run killed and resumed from its last checkpoint therefore ends with the same weights
-as an uninterrupted run (exactly on CPU).
+``(seed, e)`` and random masks from ``(seed, 2, e, batch)`` (validation: ``(seed, 3, batch)``); the
+torch RNG (dropout) is saved in each checkpoint. A run killed and resumed from its last checkpoint
+therefore ends with the same weights as an uninterrupted run (exactly on CPU).
 """
 
 from __future__ import annotations
@@ -28,14 +33,23 @@ from torch import Tensor
 from tqdm import tqdm
 
 from spectm._io import write_csv
+from spectm.config import ModelConfig, PretrainSection
 from spectm.io.corpus import FUTURE_PREFIX, read_corpus
-from spectm.model.device import autocast, resolve_device
+from spectm.model.device import autocast, resolve_device, torch_threads
 from spectm.model.encoder import SpecTM, SpecTMConfig, count_parameters, preset_config
-from spectm.model.masking import DEFAULT_WINDOWS_NM, MASK_STRATEGIES, check_windows, make_mask
+from spectm.model.masking import MASK_STRATEGIES, check_windows, make_mask
 from spectm.model.pretrained import MODEL_NAME, ModelMeta, RunSummary, save_model
 from spectm.spectral.indices import compute_indices, index_band_table
 from spectm.tables import find_rrs_columns
-from spectm.train.checkpoint import CHECKPOINT_NAME, LOSSES_NAME, load_checkpoint, save_checkpoint
+from spectm.train.checkpoint import (
+    CHECKPOINT_NAME,
+    LOSSES_NAME,
+    Checkpoint,
+    TrainState,
+    cuda_rng_states,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +74,14 @@ RUNTIME_KEYS = ("device", "num_threads", "progress", "resume")
 """Config keys that may change between a run and its resumption."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PretrainConfig:
-    """Pretraining settings (defaults: the paper's optimiser, batch size and epochs).
+    """Pretraining settings.
+
+    The settings of the workflow (preset, loss weights, windows, optimiser, epochs, patience,
+    checkpoint cadence, seed, device) have no default here: they come from the ``model`` and
+    ``pretrain`` sections of the configuration (:meth:`from_sections`). The others are the
+    method's own settings or runtime switches.
 
     Attributes:
         preset: SpecTM preset (``paper`` or ``tiny``).
@@ -89,23 +108,23 @@ class PretrainConfig:
 
     """
 
-    preset: str = "paper"
+    preset: str
     model: dict[str, Any] = field(default_factory=dict)
-    mask_strategy: str = "targeted"
-    mask_windows_nm: tuple[tuple[float, float], ...] = DEFAULT_WINDOWS_NM
+    mask_strategy: str
+    mask_windows_nm: tuple[tuple[float, float], ...]
     index_names: tuple[str, ...] | None = None
     index_tolerance_nm: float = 3.0
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    batch_size: int = 256
-    max_epochs: int = 100
+    lr: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
     max_steps: int | None = None
-    patience: int = 10
+    patience: int
     min_delta: float = 0.0
     grad_clip: float | None = 1.0
-    checkpoint_every: int = 200
-    seed: int = 0
-    device: str = "auto"
+    checkpoint_every: int
+    seed: int
+    device: str
     num_threads: int | None = None
     progress: bool | None = None
     resume: bool = True
@@ -126,6 +145,46 @@ class PretrainConfig:
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"pretrain config: max_steps must be >= 1, got {self.max_steps}")
         preset_config(self.preset, **self.model)  # fails early on a bad preset or override
+
+    @classmethod
+    def from_sections(
+        cls,
+        model: ModelConfig,
+        pretrain: PretrainSection,
+        *,
+        strategy: str,
+        device: str,
+        **runtime: Any,
+    ) -> PretrainConfig:
+        """Settings of one masking strategy from the ``model`` and ``pretrain`` config sections.
+
+        Args:
+            model: Preset, diagnostic windows and loss weights.
+            pretrain: Optimiser, batch size, epochs, early stopping, checkpoints, seed.
+            strategy: ``targeted``, ``random`` or ``none``.
+            device: ``auto``, ``cpu``, ``cuda`` or ``mps`` (the config's top-level ``device``).
+            **runtime: Other fields (``num_threads``, ``progress``, ``resume``, ...).
+
+        """
+        return cls(
+            preset=model.preset,
+            model={
+                "w_rec": model.lambda_reconstruction,
+                "w_idx": model.lambda_indices,
+                "w_temp": model.lambda_temporal,
+            },
+            mask_strategy=strategy,
+            mask_windows_nm=model.mask_windows_nm,
+            lr=pretrain.lr,
+            weight_decay=pretrain.weight_decay,
+            batch_size=pretrain.batch_size,
+            max_epochs=pretrain.max_epochs,
+            patience=pretrain.patience,
+            checkpoint_every=pretrain.checkpoint_every,
+            seed=pretrain.seed,
+            device=device,
+            **runtime,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON- and checkpoint-safe; tuples become lists)."""
@@ -246,6 +305,61 @@ def prepare_data(
     return _to_split(train_df, cols, meta), _to_split(val_df, cols, meta), meta
 
 
+# ------------------------------------------------------------------ build or resume
+
+
+def _build(
+    meta: ModelMeta, cfg: PretrainConfig, device: torch.device
+) -> tuple[SpecTM, torch.optim.Optimizer]:
+    """A SpecTM initialised from ``cfg.seed`` and its AdamW optimiser (constant learning rate)."""
+    torch.manual_seed(cfg.seed)
+    model = SpecTM(SpecTMConfig.from_dict(meta.model_config)).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return model, opt
+
+
+def _check_resumable(old: ModelMeta, meta: ModelMeta, path: Path) -> None:
+    """Refuse to resume a checkpoint made with another config or corpus."""
+    a, b = dict(old.pretrain_config), dict(meta.pretrain_config)
+    diff = sorted(k for k in a.keys() | b.keys() if k not in RUNTIME_KEYS and a.get(k) != b.get(k))
+    if diff:
+        raise ValueError(f"cannot resume {path}: config keys {diff} differ from the checkpoint")
+    if old.corpus["n_train"] != meta.corpus["n_train"] or not np.allclose(
+        old.norm_mean, meta.norm_mean, rtol=1e-6, atol=0
+    ):
+        raise ValueError(f"cannot resume {path}: the corpus differs from the one it was trained on")
+
+
+def _resume(
+    path: Path,
+    model: SpecTM,
+    opt: torch.optim.Optimizer,
+    meta: ModelMeta,
+    device: torch.device,
+) -> TrainState:
+    """Load the checkpoint ``path`` into ``model`` and ``opt`` and restore the torch RNG.
+
+    Returns:
+        The run's progress as saved.
+
+    Raises:
+        ValueError: naming the file if it is not a checkpoint of this version or was made with
+            another config or corpus.
+
+    """
+    ckpt = load_checkpoint(path)
+    _check_resumable(ckpt.meta, meta, path)
+    model.load_state_dict(ckpt.model)
+    opt.load_state_dict(ckpt.optimizer)
+    torch.set_rng_state(ckpt.state.rng_torch)
+    if device.type == "cuda" and ckpt.state.rng_cuda:
+        torch.cuda.set_rng_state_all(ckpt.state.rng_cuda)
+    return ckpt.state
+
+
+# ------------------------------------------------------------------ one step, evaluation
+
+
 def _batch_mask(meta: ModelMeta, n: int, entropy: list[int], eligible: np.ndarray) -> Tensor:
     """Mask (n, n_bands) for one batch; random draws come from ``entropy`` (seed, stream, ...)."""
     mask = make_mask(
@@ -259,81 +373,99 @@ def _batch_mask(meta: ModelMeta, n: int, entropy: list[int], eligible: np.ndarra
     return torch.from_numpy(mask)
 
 
-def _targets(data: _Split, rows: Tensor, device: torch.device) -> dict[str, Tensor]:
-    return {
+def _losses(
+    model: SpecTM, data: _Split, rows: Tensor, mask: Tensor, wl: Tensor, device: torch.device
+) -> dict[str, Tensor]:
+    """Multi-task losses of ``model`` on one batch (bf16 autocast on CUDA).
+
+    Args:
+        model: The model.
+        data: A split.
+        rows: Rows of ``data`` in the batch, shape (n,).
+        mask: Bool (n, n_bands), True = band hidden from the encoder.
+        wl: Band wavelengths (nm) on ``device``, shape (n_bands,).
+        device: Where the model is.
+
+    Returns:
+        Scalar losses ``total``, ``rec``, ``idx``, ``temp`` (see :func:`spectm.model.losses`).
+
+    """
+    mask = mask.to(device)
+    targets = {
         "spectrum": data.x[rows].to(device),
         "indices": data.indices[rows].to(device),
         "future": data.future[rows].to(device),
     }
+    with autocast(device):
+        _, losses = model(targets["spectrum"], wl, mask, targets)
+    assert losses is not None
+    return losses
+
+
+def _train_step(
+    model: SpecTM,
+    opt: torch.optim.Optimizer,
+    losses: dict[str, Tensor],
+    grad_clip: float | None,
+) -> dict[str, float]:
+    """One AdamW step on ``losses["total"]``, gradients clipped to norm ``grad_clip``.
+
+    Returns:
+        The losses as floats.
+
+    """
+    opt.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return {k: float(v.detach()) for k, v in losses.items()}
 
 
 @torch.no_grad()
 def _evaluate(
-    model: SpecTM, data: _Split, meta: ModelMeta, eligible: np.ndarray, device: torch.device
+    model: SpecTM,
+    data: _Split,
+    meta: ModelMeta,
+    eligible: np.ndarray,
+    wl: Tensor,
+    device: torch.device,
 ) -> dict[str, float]:
     """Row-weighted mean validation losses; random masks are fixed per batch across epochs."""
     model.eval()
     seed, bs = meta.pretrain_config["seed"], meta.pretrain_config["batch_size"]
-    wl = torch.tensor(meta.wavelengths_nm, dtype=torch.float32, device=device)
     sums = {"rec": 0.0, "idx": 0.0, "temp": 0.0, "total": 0.0}
     for b, start in enumerate(range(0, len(data), bs)):
         rows = torch.arange(start, min(start + bs, len(data)))
-        mask = _batch_mask(meta, rows.numel(), [seed, 3, b], eligible).to(device)
-        targets = _targets(data, rows, device)
-        with autocast(device):
-            _, losses = model(targets["spectrum"], wl, mask, targets)
-        assert losses is not None
+        mask = _batch_mask(meta, rows.numel(), [seed, 3, b], eligible)
+        losses = _losses(model, data, rows, mask, wl, device)
         for k in sums:
             sums[k] += float(losses[k]) * rows.numel()
     model.train()
     return {k: v / len(data) for k, v in sums.items()}
 
 
-def _fresh_state(model: SpecTM, opt: torch.optim.Optimizer, meta: ModelMeta) -> dict[str, Any]:
-    return {
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "step": 0,
-        "epoch": 0,
-        "batch_in_epoch": 0,
-        "stop": False,
-        "finished": False,
-        "rng_torch": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "best_val": math.inf,
-        "best_step": -1,
-        "best_model": None,
-        "epochs_since_best": 0,
-        "loss_log": [],
-        "resumed_from": [],
-        "meta": meta.to_dict(),
-    }
-
-
-def _check_resumable(old: dict[str, Any], meta: ModelMeta, path: Path) -> None:
-    """Refuse to resume a checkpoint made with another config or corpus."""
-    a, b = dict(old["pretrain_config"]), dict(meta.pretrain_config)
-    diff = sorted(k for k in a.keys() | b.keys() if k not in RUNTIME_KEYS and a.get(k) != b.get(k))
-    if diff:
-        raise ValueError(f"cannot resume {path}: config keys {diff} differ from the checkpoint")
-    if old["corpus"]["n_train"] != meta.corpus["n_train"] or not np.allclose(
-        old["norm_mean"], meta.norm_mean, rtol=1e-6, atol=0
-    ):
-        raise ValueError(f"cannot resume {path}: the corpus differs from the one it was trained on")
-
-
-def _save(state: dict[str, Any], model: SpecTM, opt: torch.optim.Optimizer, out_dir: Path) -> None:
-    state.update(
-        model=model.state_dict(),
-        optimizer=opt.state_dict(),
-        rng_torch=torch.get_rng_state(),
-        rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    )
-    save_checkpoint(state, out_dir / CHECKPOINT_NAME)
-    write_csv(pd.DataFrame(state["loss_log"], columns=LOSS_COLUMNS), out_dir / LOSSES_NAME)
+# ------------------------------------------------------------------ save
 
 
 LOSS_COLUMNS = ["step", "epoch", "split", "rec", "idx", "temp", "total"]
+"""Columns of ``losses.csv``: one row per training step and per validation."""
+
+
+def _save(
+    out: Path,
+    state: TrainState,
+    model: SpecTM,
+    opt: torch.optim.Optimizer,
+    meta: ModelMeta,
+) -> None:
+    """Write ``checkpoint.pt`` (with ``config.json``) and ``losses.csv`` into ``out``."""
+    ckpt = Checkpoint(state=state, model=model.state_dict(), optimizer=opt.state_dict(), meta=meta)
+    save_checkpoint(ckpt, out / CHECKPOINT_NAME)
+    write_csv(pd.DataFrame(state.loss_log, columns=LOSS_COLUMNS), out / LOSSES_NAME)
+
+
+# ------------------------------------------------------------------ the loop
 
 
 def pretrain(
@@ -351,118 +483,106 @@ def pretrain(
         corpus has no validation split).
 
     Raises:
-        ValueError: on a bad corpus, an unavailable device, or a checkpoint from another config.
+        ValueError: on a bad corpus, an unavailable device, or a checkpoint from another config
+            or version.
 
     """
-    threads = torch.get_num_threads()
-    if cfg.num_threads is not None:
-        torch.set_num_threads(cfg.num_threads)
-    try:
+    with torch_threads(cfg.num_threads):
         return _pretrain(Path(corpus_path), Path(out_dir), cfg)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
-    """Run :func:`pretrain` (thread count already set)."""
+    """Run :func:`pretrain` (torch threads already set)."""
     device = resolve_device(cfg.device)
     train, val, meta = prepare_data(read_corpus(corpus_path), cfg, str(corpus_path))
-    eligible = ~np.isin(meta.wavelengths_nm, meta.gap_filled_nm)  # random masks skip gaps
-    wl = torch.tensor(meta.wavelengths_nm, dtype=torch.float32, device=device)
+    eligible = ~np.isin(meta.wavelengths_nm, meta.gap_filled_nm)  # (n_bands,) random masks: no gaps
+    wl = torch.tensor(meta.wavelengths_nm, dtype=torch.float32, device=device)  # (n_bands,) nm
 
-    torch.manual_seed(cfg.seed)
-    model = SpecTM(SpecTMConfig.from_dict(meta.model_config)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ckpt_path = out / CHECKPOINT_NAME
-    if cfg.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        _check_resumable(state["meta"], meta, ckpt_path)
-        state["meta"] = meta.to_dict()  # runtime keys (device, progress) as given now
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng_torch"])
-        if device.type == "cuda" and state["rng_cuda"]:
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-        if state["finished"] and (out / MODEL_NAME).exists():
-            logger.info("pretraining in %s already finished at step %d", out, state["step"])
+    model, opt = _build(meta, cfg, device)
+    start = TrainState()
+    if cfg.resume and (out / CHECKPOINT_NAME).exists():
+        start = _resume(out / CHECKPOINT_NAME, model, opt, meta, device)
+        if start.finished and (out / MODEL_NAME).exists():
+            logger.info("pretraining in %s already finished at step %d", out, start.step)
             return out / MODEL_NAME
-        state["resumed_from"].append(state["step"])
-        logger.info("resuming pretraining from step %d (epoch %d)", state["step"], state["epoch"])
-    else:
-        state = _fresh_state(model, opt, meta)
+        start.resumed_from.append(start.step)
+        logger.info("resuming pretraining from step %d (epoch %d)", start.step, start.epoch)
     logger.info("SpecTM %s: %d parameters on %s", cfg.preset, count_parameters(model), device)
 
+    # the run's progress: plain locals, from the checkpoint when resuming
+    step, epoch, batch_in_epoch = start.step, start.epoch, start.batch_in_epoch
+    stop, epochs_since_best = start.stop, start.epochs_since_best
+    best_val, best_step, best_model = start.best_val, start.best_step, start.best_model
+    loss_log, resumed_from = start.loss_log, start.resumed_from  # rows of losses.csv
+
+    def snapshot(finished: bool = False) -> TrainState:
+        """These locals as they stand, with the torch RNG state: what a checkpoint saves."""
+        return TrainState(
+            step=step, epoch=epoch, batch_in_epoch=batch_in_epoch, stop=stop, finished=finished,
+            best_val=best_val, best_step=best_step, best_model=best_model,
+            epochs_since_best=epochs_since_best, loss_log=loss_log, resumed_from=resumed_from,
+            rng_torch=torch.get_rng_state(), rng_cuda=cuda_rng_states(),
+        )  # fmt: skip
+
     n_batches = math.ceil(len(train) / cfg.batch_size)
-    total = (
-        n_batches * cfg.max_epochs
-        if cfg.max_steps is None
-        else min(cfg.max_steps, n_batches * cfg.max_epochs)
-    )
+    all_steps = n_batches * cfg.max_epochs
     show = sys.stderr.isatty() if cfg.progress is None else cfg.progress
-    bar = tqdm(total=total, initial=state["step"], disable=not show, desc="pretrain", unit="step")
+    bar = tqdm(
+        total=all_steps if cfg.max_steps is None else min(cfg.max_steps, all_steps),
+        initial=step,
+        disable=not show,
+        desc="pretrain",
+        unit="step",
+    )
     model.train()
-    while not state["stop"] and state["epoch"] < cfg.max_epochs:
-        epoch = state["epoch"]
+    while not stop and epoch < cfg.max_epochs:
         order = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(train)))
-        for b in range(state["batch_in_epoch"], n_batches):
+        for b in range(batch_in_epoch, n_batches):
             rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            mask = _batch_mask(meta, rows.numel(), [cfg.seed, 2, epoch, b], eligible).to(device)
-            targets = _targets(train, rows, device)
-            with autocast(device):
-                _, losses = model(targets["spectrum"], wl, mask, targets)
-            assert losses is not None
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            state["step"] += 1
-            state["batch_in_epoch"] = b + 1
-            row = {k: float(v.detach()) for k, v in losses.items()}
-            state["loss_log"].append(
-                {"step": state["step"], "epoch": epoch, "split": "train", **row}
-            )
+            mask = _batch_mask(meta, rows.numel(), [cfg.seed, 2, epoch, b], eligible)
+            losses = _losses(model, train, rows, mask, wl, device)
+            row = _train_step(model, opt, losses, cfg.grad_clip)
+            step, batch_in_epoch = step + 1, b + 1
+            loss_log.append({"step": step, "epoch": epoch, "split": "train", **row})
             bar.update(1)
             bar.set_postfix(loss=f"{row['total']:.4f}")
-            if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
-                state["stop"] = True
+            if cfg.max_steps is not None and step >= cfg.max_steps:
+                stop = True
                 break
-            if state["step"] % cfg.checkpoint_every == 0:
-                _save(state, model, opt, out)
-        # end of epoch (or of max_steps): validate, early stopping, checkpoint
+            if step % cfg.checkpoint_every == 0:
+                _save(out, snapshot(), model, opt, meta)
+
+        # end of the epoch (or of max_steps): validate, early stopping, checkpoint
         if len(val):
-            v = _evaluate(model, val, meta, eligible, device)
-            state["loss_log"].append({"step": state["step"], "epoch": epoch, "split": "val", **v})
-            if v["total"] < state["best_val"] - cfg.min_delta:
-                state.update(best_val=v["total"], best_step=state["step"], epochs_since_best=0)
-                state["best_model"] = {
-                    k: t.detach().cpu().clone() for k, t in model.state_dict().items()
-                }
+            v = _evaluate(model, val, meta, eligible, wl, device)
+            loss_log.append({"step": step, "epoch": epoch, "split": "val", **v})
+            if v["total"] < best_val - cfg.min_delta:
+                best_val, best_step, epochs_since_best = v["total"], step, 0
+                best_model = {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}
             else:
-                state["epochs_since_best"] += 1
-                state["stop"] = state["stop"] or state["epochs_since_best"] >= cfg.patience
+                epochs_since_best += 1
+                stop = stop or epochs_since_best >= cfg.patience
             logger.info(
                 "epoch %d, step %d: val loss %.4f (best %.4f at step %d)",
-                epoch, state["step"], v["total"], state["best_val"], state["best_step"],
+                epoch, step, v["total"], best_val, best_step,
             )  # fmt: skip
-        state["epoch"], state["batch_in_epoch"] = epoch + 1, 0
-        _save(state, model, opt, out)
+        epoch, batch_in_epoch = epoch + 1, 0
+        _save(out, snapshot(), model, opt, meta)
     bar.close()
 
-    final = state["best_model"] if state["best_model"] is not None else model.state_dict()
+    # model.pt: the best validation weights (the last ones without a validation split)
     summary = RunSummary(
-        best_val=state["best_val"] if math.isfinite(state["best_val"]) else None,
-        best_step=state["best_step"],
-        final_step=state["step"],
-        epochs_run=state["epoch"],
-        stopped_early=bool(state["epochs_since_best"] >= cfg.patience),
-        resumed_from=list(state["resumed_from"]),
+        best_val=best_val if math.isfinite(best_val) else None,
+        best_step=best_step,
+        final_step=step,
+        epochs_run=epoch,
+        stopped_early=bool(epochs_since_best >= cfg.patience),
+        resumed_from=list(resumed_from),
         n_parameters=count_parameters(model),
         torch_version=str(torch.__version__),
     )
     final_meta = meta.with_summary(summary)
-    state["meta"] = final_meta.to_dict()
+    final = best_model if best_model is not None else model.state_dict()
     path = save_model({k: t.detach().cpu() for k, t in final.items()}, final_meta, out / MODEL_NAME)
-    state["finished"] = True
-    _save(state, model, opt, out)
+    _save(out, snapshot(finished=True), model, opt, final_meta)
     return path

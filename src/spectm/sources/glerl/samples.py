@@ -55,7 +55,6 @@ __all__ = [
     "SAMPLE_COLUMNS",
     "add_position_qc",
     "bundled_glerl_files",
-    "cli_samples",
     "harmonise_samples",
     "read_glerl_csv",
     "samples_summary",
@@ -66,8 +65,6 @@ __all__ = [
 TIMEZONE = "America/New_York"
 #: Local clock time assumed when a sample (and its station visit) has none: noon, an ASSUMPTION.
 ASSUMED_LOCAL_MINUTES = 12 * 60
-#: Default position-QC threshold, km from the station median.
-POSITION_FLAG_KM = 2.0
 _VISIT_FIELDS = ("_minutes", "lat", "lon", "station_depth_m")
 
 _ID_COLUMNS = ["sample_id", "source_file", "source_row", "era", "survey", "site", "site_raw"]
@@ -204,9 +201,7 @@ def read_glerl_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     return out[READ_COLUMNS]
 
 
-def add_position_qc(
-    df: pd.DataFrame, stations: pd.DataFrame, *, max_km: float = POSITION_FLAG_KM
-) -> pd.DataFrame:
+def add_position_qc(df: pd.DataFrame, stations: pd.DataFrame, *, max_km: float) -> pd.DataFrame:
     """Compare each sample position with its station median (geodesic distance on WGS84).
 
     Args:
@@ -244,7 +239,7 @@ def harmonise_samples(
     paths: Sequence[str | os.PathLike[str]],
     *,
     stations: pd.DataFrame | None = None,
-    position_max_km: float = POSITION_FLAG_KM,
+    position_max_km: float,
 ) -> pd.DataFrame:
     """Read GLERL CSVs, concatenate, add position QC, sort by time and check ids are unique.
 
@@ -280,7 +275,7 @@ def write_samples(
     out_parquet: str | os.PathLike[str],
     *,
     summary_path: str | os.PathLike[str] | None = None,
-    position_max_km: float = POSITION_FLAG_KM,
+    position_max_km: float,
 ) -> Path:
     """Harmonise ``paths`` and write the samples table (Parquet) and optionally its summary (CSV).
 
@@ -347,26 +342,6 @@ def samples_summary(df: pd.DataFrame) -> pd.DataFrame:
         last_date=("date", "max"),
     )
     return summary.reset_index()
-
-
-def cli_samples(inputs: list[str], out: str, *, position_max_km: float = POSITION_FLAG_KM) -> None:
-    """``spectm samples IN.csv... --out OUT.parquet``: harmonise CSVs (the bundled ones if none).
-
-    Raises:
-        FileNotFoundError: An input path does not exist.
-
-    """
-    paths = [Path(p) for p in inputs] if inputs else bundled_glerl_files()
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"input CSV(s) not found: {missing}")
-    df = harmonise_samples(paths, position_max_km=position_max_km)
-    write_parquet(df, out)
-    print(
-        f"wrote {len(df)} samples from {len(paths)} file(s) to {out}; "
-        f"{int(df['position_flag'].sum())} position(s) > {position_max_km:g} km from station; "
-        f"{int(df['time_assumed'].sum())} at assumed local noon"
-    )
 
 
 # --------------------------------------------------------------------------- reading helpers

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from spectm.config import PaceDemoConfig
 from spectm.sources.pace import earthdata, replay
 
 __all__ = ["demo_manifest", "fetch_granule", "write_granule_manifest"]
@@ -128,11 +129,8 @@ def fetch_granule(
     out_path: str | Path,
     *,
     source: str,
-    retries: int = 3,
-    shape: tuple[int, int] = (128, 112),
-    pixel_km: float = 1.2,
-    cloud_fraction: float = 0.15,
-    seed: int = 42,
+    retries: int,
+    demo: PaceDemoConfig,
 ) -> Path:
     """Produce one granule file: download it (earthdata) or write its replay file (demo).
 
@@ -142,10 +140,9 @@ def fetch_granule(
         out_path: Output file (or directory, see the source's writer).
         source: ``demo`` or ``earthdata``, as for the manifest.
         retries: Download retries (earthdata).
-        shape: ``(lines, pixels)`` of the replay swath (demo).
-        pixel_km: Nominal replay pixel size, km (demo).
-        cloud_fraction: Fraction of the replay swath flagged as cloud (demo).
-        seed: Base seed of the replay writer (demo).
+        demo: The replay settings (demo): ``shape`` ``(lines, pixels)`` of the swath,
+            ``pixel_km`` (nominal pixel size, km), ``cloud_fraction`` (fraction flagged as
+            cloud) and ``seed`` (base seed of the writer).
 
     Returns:
         The granule file.
@@ -163,10 +160,10 @@ def fetch_granule(
         return replay.write_demo_granule(
             granule,
             out_path,
-            shape=shape,
-            pixel_km=pixel_km,
-            seed=seed,
-            cloud_fraction=cloud_fraction,
+            shape=(demo.shape[0], demo.shape[1]),
+            pixel_km=demo.pixel_km,
+            seed=demo.seed,
+            cloud_fraction=demo.cloud_fraction,
         )
     if source == "earthdata":
         earthdata.login()

@@ -557,10 +557,10 @@ def write_demo_granule(
     granule: str,
     out_path: PathLike,
     *,
-    shape: tuple[int, int] = (128, 112),
-    pixel_km: float = 1.2,
-    seed: int = 0,
-    cloud_fraction: float = 0.15,
+    shape: tuple[int, int],
+    pixel_km: float,
+    seed: int,
+    cloud_fraction: float,
     table_path: PathLike | None = None,
 ) -> Path:
     """Write one replay granule in the PACE OCI L2 AOP format (atomically).

@@ -1,4 +1,10 @@
-"""Load and validate the workflow configuration outside Snakemake (same schema, same errors)."""
+"""The workflow configuration: load, validate (same schema as Snakemake, same errors), typed views.
+
+``config.yaml`` and ``schema.yaml`` beside this module are package data: the first holds every
+setting and its default (the repository's top-level ``config.yaml`` is a link to it), the second
+their types and ranges. :func:`read_config` gives the typed sections
+(:class:`~spectm.config.sections.SpectmConfig`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,54 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+from spectm.config.sections import (
+    AuxConfig,
+    BaselinesConfig,
+    DatasetsConfig,
+    DeployConfig,
+    EvaluationConfig,
+    FinetuneConfig,
+    MapsConfig,
+    MatchupConfig,
+    ModelConfig,
+    PaceConfig,
+    PaceDemoConfig,
+    PairsConfig,
+    PretrainSection,
+    ResampleConfig,
+    SamplesConfig,
+    SpectmConfig,
+)
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.yaml"
+"""The JSON schema (YAML) of the configuration."""
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "config.yaml"
+"""The default configuration: every key, commented."""
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "SCHEMA_PATH",
+    "AuxConfig",
+    "BaselinesConfig",
+    "ConfigError",
+    "DatasetsConfig",
+    "DeployConfig",
+    "EvaluationConfig",
+    "FinetuneConfig",
+    "MapsConfig",
+    "MatchupConfig",
+    "ModelConfig",
+    "PaceConfig",
+    "PaceDemoConfig",
+    "PairsConfig",
+    "PretrainSection",
+    "ResampleConfig",
+    "SamplesConfig",
+    "SpectmConfig",
+    "load_config",
+    "read_config",
+    "validate_config",
+]
 
 
 class ConfigError(ValueError):
@@ -63,3 +116,13 @@ def load_config(path: str | Path, schema_path: Path = SCHEMA_PATH) -> dict[str, 
     except ConfigError as exc:
         raise ConfigError(f"{p}: {exc}") from exc
     return cfg
+
+
+def read_config(path: str | Path | None = None) -> SpectmConfig:
+    """Typed sections of a config file (None: the package's default ``config.yaml``).
+
+    Raises:
+        ConfigError: naming the file and the key when it is not a valid configuration.
+
+    """
+    return SpectmConfig.from_dict(load_config(DEFAULT_CONFIG_PATH if path is None else path))

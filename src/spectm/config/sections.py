@@ -1,0 +1,275 @@
+"""Typed, frozen views of the validated configuration: one dataclass per section of config.yaml.
+
+The values and their defaults live in ``config.yaml`` (package data beside this module) and their
+types and ranges in ``schema.yaml``; these classes only give them names and types. Lists become
+tuples so every section is immutable and hashable. Build them with :meth:`SpectmConfig.from_dict`
+from a dict that :func:`spectm.config.validate_config` accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, Self
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+class _Section:
+    """Mixin: build a frozen section from its mapping (keys = field names)."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, name: str = "") -> Self:
+        """Build the section from a validated mapping.
+
+        Raises:
+            ValueError: naming the section and the missing or unknown keys.
+
+        """
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        missing = [k for k in names if k not in d]
+        unknown = sorted(set(d) - set(names))
+        if missing or unknown:
+            where = f"config section '{name or cls.__name__}'"
+            raise ValueError(f"{where}: missing keys {missing}, unknown keys {unknown}")
+        return cls(**{k: _freeze(d[k]) for k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (tuples become lists), as in the YAML."""
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, _Section):
+                return v.to_dict()
+            if isinstance(v, tuple):
+                return [plain(x) for x in v]
+            return v
+
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SamplesConfig(_Section):
+    """``samples``: where the GLERL CSVs come from and the position QC threshold (km)."""
+
+    source: str
+    extra_files: tuple[str, ...]
+    position_max_km: float
+
+
+@dataclass(frozen=True)
+class PaceDemoConfig(_Section):
+    """``pace.demo``: the offline replay granules (size, pixel km, cloud fraction, seed)."""
+
+    max_granules: int | None
+    shape: tuple[int, int]
+    pixel_km: float
+    cloud_fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class PaceConfig(_Section):
+    """``pace``: PACE OCI L2 AOP source, collection, period (YYYY-MM-DD), flags, demo."""
+
+    source: str
+    short_name: str
+    version: str
+    provider: str
+    start: str
+    end: str
+    download_retries: int
+    exclude_flags: tuple[str, ...]
+    demo: PaceDemoConfig
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, name: str = "pace") -> Self:
+        """Build the section (and its ``demo`` subsection) from a validated mapping."""
+        demo = PaceDemoConfig.from_dict(d.get("demo", {}), name=f"{name}.demo")
+        return replace(super().from_dict({**d, "demo": None}, name=name), demo=demo)
+
+
+@dataclass(frozen=True)
+class MatchupConfig(_Section):
+    """``matchup``: time window (days), radius (km), depths, validity and homogeneity tests."""
+
+    window_days: float
+    radius_km: float
+    depth_categories: tuple[str, ...]
+    min_valid_frac: float
+    max_cv: float
+    drop_position_flagged: bool
+
+
+@dataclass(frozen=True)
+class PairsConfig(_Section):
+    """``pairs``: lead time and tolerance (days) of 8-day-ahead pairs; pixel-pair limits."""
+
+    lead_days: float
+    tolerance_days: float
+    pixel_max_dist_km: float
+    max_pixel_pairs_per_granule_pair: int
+
+
+@dataclass(frozen=True)
+class ResampleConfig(_Section):
+    """``resample``: the Sentinel-2 unit and ESA SRF table version."""
+
+    target: str
+    srf_version: str
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Section):
+    """``model``: SpecTM size preset, band grid, diagnostic windows (nm), loss weights."""
+
+    preset: str
+    grid: str
+    mask_windows_nm: tuple[tuple[float, float], ...]
+    lambda_reconstruction: float
+    lambda_indices: float
+    lambda_temporal: float
+
+
+@dataclass(frozen=True)
+class PretrainSection(_Section):
+    """``pretrain``: corpus size and split, optimiser, epochs, early stopping, seed."""
+
+    max_pixels: int
+    val_fraction: float
+    lr: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    checkpoint_every: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class DatasetsConfig(_Section):
+    """``datasets``: the labelled datasets built and evaluated (sources x horizons)."""
+
+    sources: tuple[str, ...]
+    horizons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig(_Section):
+    """``evaluation``: the protocol shared by SpecTM fine-tuning and the baselines.
+
+    Attributes:
+        seeds: Seeds of the outer splits and subsamples.
+        n_splits: Outer folds grouped by sampling date.
+        inner_splits: Inner date-grouped folds of every hyper-parameter search.
+        interval_alpha: Miscoverage of the conformal intervals.
+        grid: Hyper-parameter grid size (``demo`` or ``full``).
+
+    """
+
+    seeds: tuple[int, ...]
+    n_splits: int
+    inner_splits: int
+    interval_alpha: float
+    grid: str
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(_Section):
+    """``finetune``: modes, label fractions, and where full fine-tuning runs."""
+
+    modes: tuple[str, ...]
+    fractions: tuple[float, ...]
+    full_fractions: tuple[float, ...]
+    full_strategies: tuple[str, ...]
+    full_epochs: int
+
+
+@dataclass(frozen=True)
+class DeployConfig(_Section):
+    """``deploy``: dataset and mode of the deployable current-week model."""
+
+    dataset: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class BaselinesConfig(_Section):
+    """``baselines``: sklearn algorithms, feature sets and label fractions."""
+
+    algorithms: tuple[str, ...]
+    feature_sets: tuple[str, ...]
+    fractions: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class AuxConfig(_Section):
+    """``aux``: gridMET AUX features (needs network)."""
+
+    enabled: bool
+    variables: tuple[str, ...]
+    windows_days: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MapsConfig(_Section):
+    """``maps``: per-chip microcystin maps from the deployable model."""
+
+    enabled: bool
+    latest_n: int | None
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "samples": SamplesConfig,
+    "pace": PaceConfig,
+    "matchup": MatchupConfig,
+    "pairs": PairsConfig,
+    "resample": ResampleConfig,
+    "model": ModelConfig,
+    "pretrain": PretrainSection,
+    "datasets": DatasetsConfig,
+    "evaluation": EvaluationConfig,
+    "finetune": FinetuneConfig,
+    "deploy": DeployConfig,
+    "baselines": BaselinesConfig,
+    "aux": AuxConfig,
+    "maps": MapsConfig,
+}
+
+
+@dataclass(frozen=True)
+class SpectmConfig:
+    """The whole configuration, one typed section per top-level key of config.yaml."""
+
+    aoi_bbox: tuple[float, float, float, float]
+    device: str
+    strategies: tuple[str, ...]
+    samples: SamplesConfig
+    pace: PaceConfig
+    matchup: MatchupConfig
+    pairs: PairsConfig
+    resample: ResampleConfig
+    model: ModelConfig
+    pretrain: PretrainSection
+    datasets: DatasetsConfig
+    evaluation: EvaluationConfig
+    finetune: FinetuneConfig
+    deploy: DeployConfig
+    baselines: BaselinesConfig
+    aux: AuxConfig
+    maps: MapsConfig
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any]) -> SpectmConfig:
+        """Typed view of a validated config dict (see :func:`spectm.config.validate_config`)."""
+        sections = {k: c.from_dict(cfg[k], name=k) for k, c in _SECTIONS.items()}
+        bbox = tuple(float(v) for v in cfg["aoi_bbox"])
+        return cls(
+            aoi_bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
+            device=str(cfg["device"]),
+            strategies=tuple(cfg["strategies"]),
+            **sections,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,205 @@
+"""Every ``spectm`` subcommand through ``spectm.cli.main``: defaults come from the config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from spectm.cli import build_parser, main
+from spectm.config import DEFAULT_CONFIG_PATH, read_config
+from spectm.data_files import data_path
+from spectm.io.chips import read_chip_file
+from spectm.io.corpus import write_corpus
+from spectm.model.pretrained import load_pretrained
+from spectm.spectral.bands import pace_oci_rrs_wavelengths
+from spectm.tables import rrs_columns
+from spectm.train.corpus import build_corpus
+from spectm.train.deploy import train_deployable
+from spectm.train.finetune import FullConfig
+from tests.conftest import chip_dataset, evaluation, grid_lat_lon, turbid_spectra
+
+NATIVE = pace_oci_rrs_wavelengths()
+G_JUNE = "PACE_OCI.20240616T172214.L2.OC_AOP.V3_0.nc"
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def small_config(tmp_path: Path, **sections: dict) -> Path:
+    """The default config with some keys replaced, written to a file."""
+    cfg = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    for name, values in sections.items():
+        cfg[name].update(values)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_help_names_the_config_default(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["pace-search", "--help"])
+    assert exit_.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: pace.start in the config)" in out
+    assert "--config" in " ".join(build_parser().format_help().split())
+
+
+def test_pace_search_takes_its_period_from_the_config(tmp_path):
+    out = tmp_path / "m.csv"
+    assert main(["pace-search", "--out", str(out)]) == 0
+    manifest = pd.read_csv(out)
+    cfg = read_config()
+    start = pd.Timestamp(cfg.pace.start, tz="UTC")
+    end = pd.Timestamp(cfg.pace.end, tz="UTC") + pd.Timedelta(days=1)
+    times = pd.to_datetime(manifest["time_start"], utc=True)
+    assert len(manifest) > 0 and times.between(start, end).all()
+    # a config file moves the default; an option overrides that one setting
+    conf = small_config(tmp_path, pace={"start": "2024-08-01", "end": "2024-08-31"})
+    assert main(["--config", str(conf), "pace-search", "--out", str(out)]) == 0
+    august = pd.to_datetime(pd.read_csv(out)["time_start"], utc=True)
+    assert (august.dt.month == 8).all() and len(august) < len(manifest)
+    assert (
+        main(["--config", str(conf), "pace-search", "--out", str(out), "--max-granules", "2"]) == 0
+    )
+    assert len(pd.read_csv(out)) == 2
+
+
+def test_pace_granule_chip_and_quicklook(tmp_path):
+    manifest = tmp_path / "m.csv"
+    conf = small_config(
+        tmp_path,
+        pace={
+            "start": "2024-06-16",
+            "end": "2024-06-16",
+            "demo": {
+                "max_granules": None,
+                "shape": [48, 44],
+                "pixel_km": 3.0,
+                "cloud_fraction": 0.15,
+                "seed": 1,
+            },
+        },
+    )
+    c = ["--config", str(conf)]
+    assert main([*c, "pace-search", "--out", str(manifest)]) == 0
+    assert G_JUNE in set(pd.read_csv(manifest)["granule"])
+    granule = tmp_path / G_JUNE
+    args = ["pace-granule", "--manifest", str(manifest), "--granule", G_JUNE]
+    assert main([*c, *args, "--out", str(tmp_path)]) == 0
+    assert granule.is_file()
+    chip, stats = tmp_path / "chip.nc", tmp_path / "flags.json"
+    assert main([*c, "chip", str(granule), "--out", str(chip), "--stats", str(stats)]) == 0
+    ds = read_chip_file(chip)
+    assert ds.attrs["flags_applied"].split() == list(read_config().pace.exclude_flags)
+    assert json.loads(stats.read_text())["n_pixels_aoi"] > 0
+    png = tmp_path / "q.png"
+    assert main(["quicklook", str(chip), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a granule that is not in the manifest is an error with its name, not a traceback
+    bad = "PACE_OCI.20200101T000000.L2.OC_AOP.V3_0.nc"
+    assert main([*c, "pace-granule", "--manifest", str(manifest), "--granule", bad,
+                 "--out", str(tmp_path)]) == 1  # fmt: skip
+
+
+def test_samples_uses_the_configured_position_threshold(tmp_path, capsys):
+    src = data_path("glerl", "noaa-glerl-erie-habs-field-sampling-results-2020-2021.csv")
+    out = tmp_path / "s.parquet"
+    assert main(["samples", str(src), "--out", str(out)]) == 0
+    default = pd.read_parquet(out)
+    assert main(["samples", str(src), "--out", str(out), "--position-max-km", "0.001"]) == 0
+    strict = pd.read_parquet(out)
+    assert len(strict) == len(default) > 0
+    assert strict["position_flag"].sum() > default["position_flag"].sum()
+    capsys.readouterr()
+    assert main(["samples", str(tmp_path / "nope.csv"), "--out", str(out)]) == 1
+    assert "nope.csv" in capsys.readouterr().err
+
+
+def test_resample_and_indices(tmp_path, capsys):
+    spectra = pd.DataFrame(
+        turbid_spectra(np.random.default_rng(0).uniform(0, 1, (4, 3)), NATIVE),
+        columns=rrs_columns(NATIVE),
+    )
+    src = tmp_path / "in.csv"
+    spectra.to_csv(src, index=False)
+    out = tmp_path / "s2.csv"
+    assert main(["resample", "--in", str(src), "--out", str(out), "--sensor", "pace_oci"]) == 0
+    s2 = pd.read_csv(out)
+    assert len(s2) == 4 and s2["B04"].notna().all() and s2["B08"].isna().all()
+    assert "B04" in capsys.readouterr().out
+    idx, bands = tmp_path / "idx.csv", tmp_path / "bands.csv"
+    assert main(["indices", "--in", str(src), "--out", str(idx), "--bands", str(bands)]) == 0
+    assert "NDCI" in pd.read_csv(idx).columns and len(pd.read_csv(bands)) > 0
+
+
+def test_validate_config_names_the_key(tmp_path, capsys):
+    assert main(["validate-config", str(DEFAULT_CONFIG_PATH)]) == 0
+    assert "valid" in capsys.readouterr().out
+    bad = small_config(tmp_path, matchup={"radius_kms": 2.0})
+    assert main(["validate-config", str(bad)]) == 1
+    assert "unknown config key 'matchup.radius_kms'" in capsys.readouterr().err
+    # a bad --config is refused before any work
+    assert main(["--config", str(bad), "pace-search", "--out", str(tmp_path / "m.csv")]) == 1
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_pretrain_then_predict(tmp_path):
+    rng = np.random.default_rng(4)
+    chips = []
+    for day in range(1, 4):
+        lat, lon = grid_lat_lon(6, 8)
+        rrs = turbid_spectra(rng.uniform(0, 1, (48, 3)), NATIVE).reshape(6, 8, -1)
+        start = pd.Timestamp(f"2024-07-{day:02d}T18:00:00Z")
+        ds = chip_dataset(rrs, lat, lon, NATIVE, start)
+        chips.append(tmp_path / f"c{day}.nc")
+        ds.to_netcdf(chips[-1], engine="h5netcdf")
+    corpus = write_corpus(
+        build_corpus(chips, grid="paper", max_pixels=500, val_fraction=0.34, seed=0),
+        tmp_path / "corpus.parquet",
+    )
+    out_dir = tmp_path / "pre"
+    args = ["pretrain", str(corpus), "--out-dir", str(out_dir), "--max-epochs", "1"]
+    assert main([*args, "--batch-size", "32", "--device", "cpu", "--strategy", "random"]) == 0
+    _, meta = load_pretrained(out_dir / "model.pt")
+    cfg = read_config()
+    assert meta.mask_strategy == "random" and meta.pretrain_config["batch_size"] == 32
+    assert meta.pretrain_config["lr"] == cfg.pretrain.lr  # not given: from the config
+    assert meta.model_config["d_model"] > 0 and meta.summary.epochs_run == 1
+
+    n = 30
+    latent = rng.uniform(0, 1, (n, 3))
+    table = pd.DataFrame(
+        {
+            "row_id": [f"r{i}" for i in range(n)],
+            "dataset": "synthetic",
+            "horizon": "current_week",
+            "time_utc": pd.Timestamp("2024-07-01T17:00Z") + pd.to_timedelta(np.arange(n), "D"),
+            "log10_microcystin": latent[:, 0],
+        }
+    )
+    rrs = pd.DataFrame(turbid_spectra(latent, NATIVE), columns=rrs_columns(NATIVE))
+    table = pd.concat([table, rrs], axis=1)
+    ev = evaluation(seeds=(0,))
+    model = train_deployable(
+        table,
+        out_dir / "model.pt",
+        tmp_path / "dep" / "model.pt",
+        evaluation=ev,
+        mode="frozen",
+        full=FullConfig.for_evaluation(ev, epochs=1),
+        device="cpu",
+    )
+    spectra = tmp_path / "spectra.csv"
+    table.drop(columns=["log10_microcystin"]).head(5).to_csv(spectra, index=False)
+    out = tmp_path / "pred.csv"
+    io = ["--spectra", str(spectra), "--out", str(out)]
+    assert main(["predict", "--checkpoint", str(model), *io]) == 0
+    pred = pd.read_csv(out)
+    assert len(pred) == 5 and np.isfinite(pred["microcystin_ugL"]).all()
+    assert (pred["microcystin_lo_ugL"] <= pred["microcystin_hi_ugL"]).all()
+    # a pretrained model is not a deployable one: a clear error, exit status 1
+    assert main(["predict", "--checkpoint", str(out_dir / "model.pt"), *io]) == 1
