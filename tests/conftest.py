@@ -52,6 +52,21 @@ def pretrain_config(**kw: object) -> Any:
     return PretrainConfig(**{**PRETRAIN_DEFAULTS, **kw})  # type: ignore[arg-type]
 
 
+def tiny_pretrain_config(**kw: object) -> Any:
+    """A one-layer, 16-dim SpecTM trained briefly on the CPU with one thread, no progress bar."""
+    base = {
+        "preset": "tiny",
+        "model": {"n_layers": 1, "d_model": 16, "n_heads": 2},
+        "batch_size": 64,
+        "max_epochs": 1,
+        "lr": 1e-3,
+        "device": "cpu",
+        "num_threads": 1,
+        "progress": False,
+    }
+    return pretrain_config(**{**base, **kw})
+
+
 def evaluation(**kw: object) -> EvaluationConfig:
     """Evaluation protocol settings for tests: 2 seeds, 3 outer and inner folds, demo grid."""
     base = {

@@ -21,7 +21,7 @@ from spectm.train.deploy import train_deployable
 from spectm.train.finetune import FullConfig
 from spectm.train.pretrain import pretrain
 from tests.conftest import chip_dataset as contract_chip
-from tests.conftest import evaluation, pretrain_config
+from tests.conftest import evaluation, tiny_pretrain_config
 
 NATIVE = pace_oci_rrs_wavelengths()
 
@@ -54,16 +54,7 @@ def model_path(tmp_path_factory):
         build_corpus(chips, val_fraction=0.34, seed=0, grid="paper", max_pixels=200_000),
         root / "corpus.parquet",
     )
-    cfg = pretrain_config(
-        preset="tiny",
-        model={"n_layers": 1, "d_model": 16, "n_heads": 2},
-        batch_size=64,
-        max_epochs=1,
-        lr=1e-3,
-        device="cpu",
-        num_threads=1,
-        progress=False,
-    )
+    cfg = tiny_pretrain_config(batch_size=64, max_epochs=1)
     checkpoint = pretrain(corpus, root / "pre", cfg)
     n = 60
     latent = rng.uniform(0, 1, (n, 2))

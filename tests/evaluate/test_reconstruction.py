@@ -15,7 +15,7 @@ from spectm.model.pretrained import load_pretrained, reconstruct
 from spectm.spectral.grids import paper_grid
 from spectm.tables import rrs_columns
 from spectm.train.pretrain import pretrain
-from tests.conftest import pretrain_config
+from tests.conftest import tiny_pretrain_config
 
 WL = paper_grid()
 
@@ -62,16 +62,7 @@ def corpus_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_path(corpus_path, tmp_path_factory):
-    cfg = pretrain_config(
-        preset="tiny",
-        model={"n_layers": 1, "d_model": 16, "n_heads": 2},
-        batch_size=32,
-        max_epochs=2,
-        lr=1e-3,
-        device="cpu",
-        num_threads=1,
-        progress=False,
-    )
+    cfg = tiny_pretrain_config(batch_size=32, max_epochs=2)
     return pretrain(corpus_path, tmp_path_factory.mktemp("run"), cfg)
 
 

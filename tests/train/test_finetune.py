@@ -27,7 +27,7 @@ from spectm.train.finetune import (
 )
 from spectm.train.finetune_grid import run_finetune_grid
 from spectm.train.pretrain import pretrain
-from tests.conftest import chip_dataset, evaluation, pretrain_config
+from tests.conftest import chip_dataset, evaluation, tiny_pretrain_config
 
 PROBE = {"ridge_grid": "full", "inner_splits": 5}
 """Ridge settings of the LP-FT probe in these tests."""
@@ -97,16 +97,7 @@ def checkpoint(tmp_path_factory):
         build_corpus(paths, val_fraction=0.25, seed=0, grid="paper", max_pixels=200_000),
         root / "corpus.parquet",
     )
-    cfg = pretrain_config(
-        preset="tiny",
-        model={"n_layers": 1, "d_model": 16, "n_heads": 2},
-        batch_size=64,
-        max_epochs=2,
-        lr=1e-3,
-        device="cpu",
-        num_threads=1,
-        progress=False,
-    )
+    cfg = tiny_pretrain_config(batch_size=64, max_epochs=2)
     return pretrain(corpus, root / "model", cfg)
 
 
