@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from spectm import __version__
@@ -100,24 +101,24 @@ def granules_section(
     quicklooks: Sequence[PathLike],
 ) -> Section:
     """Granule manifest, chip sizes and valid fractions, flag statistics, quicklooks."""
-    import xarray as xr
+    from spectm.io.chips import load_chip_pixels
 
     sec = Section("PACE granules and chips", "granules")
     manifest = pd.read_csv(manifest_path)
     rows = []
     for chip in chip_paths:
-        with xr.open_dataset(chip, engine="h5netcdf") as ds:
-            valid = ds["Rrs"].notnull().any("wavelength")
-            rows.append(
-                {
-                    "granule": ds.attrs.get("granule", Path(chip).name),
-                    "time (UTC)": ds.attrs.get("time_coverage_start", ""),
-                    "version": ds.attrs.get("processing_version", ""),
-                    "chip (y×x×λ)": "×".join(str(n) for n in ds["Rrs"].shape),
-                    "valid pixels": int(valid.sum()),
-                    "valid fraction": float(valid.mean()),
-                }
-            )
+        px = load_chip_pixels(chip)
+        valid = np.isfinite(px.rrs).any(axis=1)  # (n_pixels,) any band measured
+        rows.append(
+            {
+                "granule": px.header.granule,
+                "time (UTC)": px.header.attrs.get("time_coverage_start", ""),
+                "version": px.header.processing_version,
+                "chip (y×x×λ)": "×".join(str(n) for n in (*px.shape, px.header.wavelength.size)),
+                "valid pixels": int(valid.sum()),
+                "valid fraction": float(valid.mean()),
+            }
+        )
     chips = pd.DataFrame(rows)
     sec.text(
         f"{len(manifest)} granules in the manifest, {len(chips)} chips over the area of interest. "
