@@ -20,6 +20,8 @@ include: "workflow/rules/resample.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/enmap.smk"
+include: "workflow/rules/adapt.smk"
 include: "workflow/rules/report.smk"
 
 

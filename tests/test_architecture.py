@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("matchup", "pairs", "datasets"),  # samples x pixels -> labelled tables
     ("report",),  # figures and HTML (no science)
     ("evaluate",),  # protocol, baselines, metrics, headline tables
-    ("train",),  # corpus, pretraining, fine-tuning, the deployable model
+    ("train", "adapt"),  # corpus, pretraining, fine-tuning, the deployable model; TerraMind
     ("predict",),  # applying a deployable model to spectra and chips
     ("cli",),  # the command line
 )

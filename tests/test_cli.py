@@ -203,3 +203,21 @@ def test_pretrain_then_predict(tmp_path):
     assert (pred["microcystin_lo_ugL"] <= pred["microcystin_hi_ugL"]).all()
     # a pretrained model is not a deployable one: a clear error, exit status 1
     assert main(["predict", "--checkpoint", str(out_dir / "model.pt"), *io]) == 1
+
+
+def test_enmap_chip_cuts_a_demo_product(tmp_path, capsys):
+    from spectm.io.chips import read_enmap_chip
+    from spectm.sources.enmap.demo import demo_product_name, write_demo_product
+
+    name = demo_product_name(pd.Timestamp("2024-07-02T16:30:00Z"), 1)
+    product = write_demo_product(
+        name, tmp_path / "p", shape=(64, 64), seed=1, cloud_fraction=0.0,
+        centre_lonlat=(-83.9, 41.3), time_start="2024-07-02T16:30:00Z",
+    )  # fmt: skip
+    out = tmp_path / "chips"
+    assert main(["enmap-chip", str(product), "--out-dir", str(out), "--size", "32"]) == 0
+    chips = sorted(out.glob("*.nc"))
+    assert len(chips) == 4 and "wrote 4 chips" in capsys.readouterr().out
+    ds = read_enmap_chip(chips[0])
+    assert ds["reflectance"].shape == (32, 32, len(read_config().enmap.bands))  # config bands
+    assert main(["enmap-chip", str(tmp_path / "nothing"), "--out-dir", str(out)]) == 1

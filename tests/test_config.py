@@ -18,6 +18,7 @@ from spectm.config import (
     EvaluationConfig,
     SpectmConfig,
     load_config,
+    read_config,
     validate_config,
 )
 from spectm.model.masking import MASK_STRATEGIES
@@ -163,3 +164,23 @@ def test_validate_config_works_from_an_installed_wheel(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "valid" in proc.stdout
+
+
+def test_adaptation_names_come_from_the_experiment():
+    from spectm.adapt.settings import METHODS, TASKS, AdaptConfig
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["adapt"]["properties"]
+    assert tuple(schema["methods"]["items"]["enum"]) == METHODS
+    assert tuple(schema["tasks"]["items"]["enum"]) == TASKS
+    section = read_config().adapt  # the typed view adds the job's device and threads
+    cfg = AdaptConfig.from_dict({**section, "device": "cpu", "num_threads": 1}, name="adapt")
+    assert cfg.methods == METHODS and cfg.decoder_channels == 256
+
+
+def test_enmap_band_ranges_give_the_202_band_subset():
+    from spectm.io.enmap_l2a import DEFAULT_BANDS
+
+    enmap = read_config().enmap
+    assert enmap.bands == list(DEFAULT_BANDS) and len(enmap.bands) == 202
+    with pytest.raises(ValueError, match="overlap"):
+        enmap.band_numbers([[1, 10], [5, 20]])

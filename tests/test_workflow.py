@@ -43,6 +43,11 @@ def tiny_config() -> dict:
         modes=["frozen", "full"], fractions=[0.25, 1.0], full_fractions=[1.0], full_epochs=2
     )
     cfg["deploy"]["dataset"] = "shipped"
+    cfg["enmap"]["chip_size"] = 32
+    cfg["enmap"]["demo"].update(n_products=3, shape=[64, 64])
+    cfg["adapt"].update(
+        decoder_channels=32, head_hidden=32, epochs=1, patience=1, batch_size=4, seeds=[0, 1]
+    )
     cfg["baselines"].update(algorithms=["ridge", "knn"], feature_sets=["indices", "s2_srf"])
     return cfg
 
@@ -85,7 +90,15 @@ def test_tiny_workflow_reaches_the_report(tiny_run):
     html = (tiny_run / "results/report/index.html").read_text()
     first = html.split('<div class="prov">', 1)[1].split("</div>", 1)[0]
     assert "REAL" in first and "GENERATED" in first
-    for anchor in ("samples", "granules", "matchups", "pretraining", "evaluation", "assumptions"):
+    for anchor in (
+        "samples",
+        "granules",
+        "matchups",
+        "pretraining",
+        "evaluation",
+        "adaptation",
+        "assumptions",
+    ):
         assert f'id="{anchor}"' in html
     assert len(list((tiny_run / "results/chips/pace").glob("*.nc"))) == 4
     assert len(list((tiny_run / "results/maps").glob("*.png"))) == 4
@@ -105,6 +118,25 @@ def test_tiny_workflow_summary_has_every_method(tiny_run):
     assert {"spectm_targeted_frozen", "spectm_random_frozen", "ridge", "knn"} <= methods
     assert set(summary["horizon"]) == {"current_week", "8day_ahead"}
     assert summary["r2_log10"].notna().any()
+
+
+def test_tiny_workflow_adaptation_summary(tiny_run):
+    """TerraMind really ran forward and backward (tiny chips, 1 epoch): one row per task x
+    method x seed, each saying which weights it had."""
+    rows = pd.read_csv(
+        tiny_run / "results/adapt/summary.csv", keep_default_na=False, na_values=[""]
+    )
+    assert len(rows) == 2 * 4 * 2
+    assert set(rows["method"]) == {"naive", "srf", "learned", "full_hsi"}
+    assert set(rows["task"]) == {"segmentation", "regression"}
+    terramind = rows[rows["method"] != "full_hsi"]
+    assert set(terramind["weights"]) == {"random"}  # offline: no pretrained checkpoint
+    assert set(rows.loc[rows["method"] == "full_hsi", "weights"]) == {"n/a"}
+    assert (rows["epochs_run"] >= 1).all() and rows["n_test"].min() >= 1
+    html = (tiny_run / "results/report/index.html").read_text()
+    assert 'id="adaptation"' in html and "RANDOM initial weights" in html
+    coverage = pd.read_csv(tiny_run / "results/adapt/coverage.csv")
+    assert len(coverage) == 12
 
 
 def test_tiny_workflow_is_up_to_date_after_the_run(tiny_run):

@@ -139,6 +139,20 @@ def _cmd_pretrain(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     print(pretrain(a.corpus, a.out_dir, pcfg))
 
 
+def _cmd_enmap_chip(a: argparse.Namespace, cfg: SpectmConfig) -> None:
+    from spectm.io.enmap_l2a import make_enmap_chips
+
+    paths = make_enmap_chips(
+        a.product_dir,
+        a.out_dir,
+        size=_given(a.size, cfg.enmap.chip_size),
+        bands=cfg.enmap.bands,
+        name=a.product,
+        quality_layers=cfg.enmap.quality_layers,
+    )
+    print(f"wrote {len(paths)} chips to {a.out_dir}")
+
+
 def _cmd_validate_config(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     read_config(a.file)
     print(f"{a.file}: valid")
@@ -216,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--stats", default=None, help="flag statistics JSON")
     s.set_defaults(func=_cmd_chip)
+
+    s = sub.add_parser("enmap-chip", help="cut the chips of one EnMAP L2A product")
+    s.add_argument(
+        "product_dir", help="directory with the product's files (…-SPECTRAL_IMAGE.TIF …)"
+    )
+    s.add_argument("--out-dir", required=True, help="directory for the chips (NetCDF)")
+    s.add_argument("--size", type=int, help=f"chip edge, pixels {_from_config('enmap.chip_size')}")
+    s.add_argument("--product", default=None, help="product name when the directory holds several")
+    s.set_defaults(func=_cmd_enmap_chip)
 
     s = sub.add_parser("quicklook", help="true-colour PNG of a chip")
     s.add_argument("chip")

@@ -16,6 +16,7 @@ from spectm._io import write_json, write_parquet
 from spectm.model.pretrained import ModelMeta, RunSummary, save_model
 from spectm.report import build, figures
 from spectm.report.build import (
+    adaptation_section,
     assumptions_section,
     build_report,
     evaluation_section,
@@ -23,6 +24,7 @@ from spectm.report.build import (
     granules_section,
     maps_section,
     matchup_section,
+    paired_comparisons,
     pretraining_section,
     provenance_line,
     samples_section,
@@ -53,6 +55,7 @@ SETTINGS = {
     "evaluation": {"n_splits": 4, "seeds": [0, 1], "grid": "small"},
     "finetune_fractions": [0.05, 1.0],
     "baseline_algorithms": ["ridge", "svr"],
+    "enmap_source": "demo",
 }
 
 FLAG_STATS = [
@@ -283,16 +286,19 @@ def test_provenance_line_says_what_is_real_and_generated():
     demo = provenance_line(SETTINGS)
     assert demo.startswith("Inputs — NOAA GLERL samples: REAL (bundled")
     assert "PACE OCI granules: GENERATED replay granules" in demo
+    assert "EnMAP L2A products: GENERATED in the real L2A structure" in demo
     real = provenance_line(
         {
             **SETTINGS,
             "samples_source": "ncei",
             "pace_source": "earthdata",
             "pace_short_name": "X_NRT",
+            "enmap_source": "stac",
         }
     )
     assert "NOAA GLERL samples: REAL (downloaded from NCEI / GLERL)" in real
     assert "PACE OCI granules: REAL (NASA Earthdata, X_NRT)" in real
+    assert "EnMAP L2A products: REAL (stac)" in real
     assert "GENERATED" not in real
 
 
@@ -526,3 +532,56 @@ def test_build_report_without_maps_has_no_maps_section(inputs, tmp_path, monkeyp
     out = build_report(tmp_path / "index.html", settings=SETTINGS, inputs={**inputs, "maps": []})
     titles = re.findall(r"<h2>(.*?)</h2>", out.read_text())
     assert "Predicted microcystin maps" not in titles and titles[-1] == "Assumptions"
+
+
+def test_paired_comparisons_generate_the_verdicts():
+    rows = pd.DataFrame(
+        {
+            "task": ["segmentation"] * 6,
+            "method": ["naive"] * 3 + ["srf"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "value": [0.50, 0.52, 0.54, 0.40, 0.43, 0.44],  # srf - naive = -0.10, -0.09, -0.10
+        }
+    )
+    (c,) = paired_comparisons(rows).itertuples()
+    d = np.array([-0.10, -0.09, -0.10])
+    half = 4.302652729911275 * d.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
+    assert (c.a, c.b, c.n) == ("srf", "naive", 3)
+    assert c.mean_diff == pytest.approx(d.mean())
+    assert (c.lo, c.hi) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert c.verdict == "naive beats srf"
+    noisy = rows.assign(value=[0.5, 0.5, 0.5, 0.6, 0.4, 0.5])  # differences +0.1, -0.1, 0
+    assert paired_comparisons(noisy)["verdict"].item() == "not distinguishable"
+
+
+def test_adaptation_section_says_when_weights_are_random(tmp_path):
+    rows = pd.DataFrame(
+        {
+            "task": ["regression"] * 4,
+            "method": ["naive", "naive", "full_hsi", "full_hsi"],
+            "seed": [0, 1, 0, 1],
+            "weights": ["random", "random", "n/a", "n/a"],
+            "backbone": ["terratorch_terramind_v1_tiny"] * 2 + ["spectm_fullhsi_cnn"] * 2,
+            "value": [0.1, 0.2, 0.5, 0.7],
+        }
+    )
+    rows.to_csv(tmp_path / "s.csv", index=False)
+    table = pd.DataFrame(
+        {
+            "task": ["regression"] * 2,
+            "method": ["naive", "full_hsi"],
+            "weights": ["random", "n/a"],
+            "metric": ["r2", "r2"],
+            "n_seeds": [2, 2],
+            "mean_sd": ["0.150 ± 0.071", "0.600 ± 0.141"],
+        }
+    )
+    table.to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame({"band": ["B01"], "coverage": [1.0]}).to_csv(tmp_path / "c.csv", index=False)
+    html = "".join(
+        adaptation_section(tmp_path / "s.csv", tmp_path / "t.csv", tmp_path / "c.csv").parts
+    )
+    assert "RANDOM initial weights" in html and "NOT the paper" in html
+    assert "0.600 ± 0.141" in html and "n/a" in html  # full_hsi weights read as text
+    assert "full_hsi − naive = +0.450" in html and "2 paired seeds" in html  # (0.4 + 0.5) / 2
+    assert "0.465" in html  # the paper's table, labelled as a different data set

@@ -253,7 +253,7 @@ def test_kill_and_resume_matches_uninterrupted_run(corpus_path, tmp_path):
         model={"n_layers": 1, "d_model": 16, "n_heads": 2, "dropout": 0.1},
         mask_strategy="random",
         batch_size=16,
-        max_epochs=2,
+        max_epochs=4,  # long enough that a busy machine still kills it mid-run
         checkpoint_every=3,
         device="cpu",
         num_threads=1,

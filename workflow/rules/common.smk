@@ -4,6 +4,7 @@
 import pandas as pd
 
 try:
+    from spectm.adapt.settings import METHODS, TASKS
     from spectm.io.pace_l2 import L2_AOP_STEM_PATTERN
     from spectm.model.masking import MASK_STRATEGIES
     from spectm.sources.glerl import NCEI_FILES, bundled_glerl_files
@@ -19,7 +20,9 @@ wildcard_constraints:
     strategy="|".join(MASK_STRATEGIES),
     source="matchups|shipped",
     horizon="current_week|8day_ahead",
-    method="naive|srf",
+    method="|".join(["naive", "srf", *METHODS]),
+    task="|".join(TASKS),
+    product=r"[^/]+",
 
 
 def one(pattern, **wildcards):
@@ -150,6 +153,7 @@ def report_settings(wildcards):
         "evaluation": dict(config["evaluation"]),
         "finetune_fractions": list(config["finetune"]["fractions"]),
         "baseline_algorithms": list(config["baselines"]["algorithms"]),
+        "enmap_source": config["enmap"]["source"],
     }
 
 
@@ -161,3 +165,35 @@ def all_maps(wildcards):
     if config["maps"]["latest_n"] is not None:
         granules = granules[-config["maps"]["latest_n"] :]
     return expand(rules.microcystin_map.output.png, granule=granules)
+
+
+def enmap_products(wildcards=None):
+    """Product names listed by the enmap_search checkpoint."""
+    manifest = checkpoints.enmap_search.get().output.manifest
+    return pd.read_csv(manifest, dtype=str)["product"].tolist()
+
+
+def enmap_manifest_row(wildcards):
+    """This product's manifest row as plain values (a changed row re-runs its job)."""
+    manifest = checkpoints.enmap_search.get().output.manifest
+    df = pd.read_csv(manifest, dtype=str).fillna("")
+    rows = df[df["product"] == wildcards.product]
+    if rows.empty:
+        raise ValueError(f"{manifest}: product {wildcards.product} is not in the manifest")
+    return rows.iloc[0].to_dict()
+
+
+def all_enmap_chips(wildcards):
+    """The chip directory of every product in the EnMAP manifest."""
+    return expand(rules.enmap_chips.output.chips, product=enmap_products())
+
+
+def all_adapt_rows(wildcards):
+    """The result row of every task x method x seed of the adaptation experiment."""
+    a = config["adapt"]
+    return expand(
+        "results/adapt/runs/{task}_{method}_{seed}.json",
+        task=a["tasks"],
+        method=a["methods"],
+        seed=a["seeds"],
+    )

@@ -8,7 +8,7 @@ from a dict that :func:`spectm.config.validate_config` accepted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Self
 
@@ -222,6 +222,63 @@ class MapsConfig(_Section):
     latest_n: int | None
 
 
+@dataclass(frozen=True)
+class EnmapDemoConfig(_Section):
+    """``enmap.demo``: the offline demo products (count, size in 30 m pixels, cloud, seed)."""
+
+    n_products: int
+    shape: tuple[int, int]
+    cloud_fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class EnmapConfig(_Section):
+    """``enmap``: EnMAP L2A source, period (YYYY-MM-DD) and AOI, band subset, chips, demo."""
+
+    source: str
+    start: str
+    end: str
+    bbox: tuple[float, float, float, float]
+    max_products: int | None
+    stac_url: str
+    collection: str
+    local_dir: str | None
+    retries: int
+    band_ranges: tuple[tuple[int, int], ...]
+    chip_size: int
+    quality_layers: tuple[str, ...] | None
+    demo: EnmapDemoConfig
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, name: str = "enmap") -> Self:
+        """Build the section (and its ``demo`` subsection) from a validated mapping."""
+        demo = EnmapDemoConfig.from_dict(d.get("demo", {}), name=f"{name}.demo")
+        return replace(super().from_dict({**d, "demo": None}, name=name), demo=demo)
+
+    @property
+    def bands(self) -> list[int]:
+        """The 1-based EnMAP band numbers of :attr:`band_ranges`, in order."""
+        return self.band_numbers(self.band_ranges)
+
+    @staticmethod
+    def band_numbers(ranges: Sequence[Sequence[int]]) -> list[int]:
+        """1-based band numbers of inclusive ``[first, last]`` ranges, in order.
+
+        Raises:
+            ValueError: for a range whose first band is after its last, or overlapping ranges.
+
+        """
+        out: list[int] = []
+        for lo, hi in ranges:
+            if lo > hi:
+                raise ValueError(f"config key 'enmap.band_ranges': [{lo}, {hi}] is reversed")
+            out += range(int(lo), int(hi) + 1)
+        if len(set(out)) != len(out):
+            raise ValueError(f"config key 'enmap.band_ranges': {list(ranges)} overlap")
+        return out
+
+
 _SECTIONS: dict[str, type[_Section]] = {
     "samples": SamplesConfig,
     "pace": PaceConfig,
@@ -237,6 +294,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "baselines": BaselinesConfig,
     "aux": AuxConfig,
     "maps": MapsConfig,
+    "enmap": EnmapConfig,
 }
 
 
@@ -261,6 +319,10 @@ class SpectmConfig:
     baselines: BaselinesConfig
     aux: AuxConfig
     maps: MapsConfig
+    enmap: EnmapConfig
+    adapt: Mapping[str, Any]
+    """The ``adapt`` section as validated; its typed view is ``spectm.adapt.settings.AdaptConfig``
+    (it adds the job's device and thread count, and lives with the experiment's method names)."""
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> SpectmConfig:
@@ -271,5 +333,6 @@ class SpectmConfig:
             aoi_bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
             device=str(cfg["device"]),
             strategies=tuple(cfg["strategies"]),
+            adapt=dict(cfg["adapt"]),
             **sections,  # type: ignore[arg-type]
         )

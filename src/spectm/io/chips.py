@@ -1,6 +1,8 @@
-"""The chip contract: one AOI subset of one granule, as NetCDF-4 (h5netcdf engine).
+"""The chip contract: one AOI subset of one granule or scene, as NetCDF-4 (h5netcdf engine).
 
-A chip holds
+Two kinds of chip share this module: PACE OCI chips (below) and EnMAP L2A chips (further below);
+:func:`chip_sensor` tells them apart (``sensor`` attribute ``"EnMAP"``, or no ``sensor`` and a
+``reflectance`` variable without ``Rrs``). A PACE chip holds
 
 - ``Rrs`` ``(y, x, wavelength)`` float32, sr-1, NaN where invalid (flagged, fill, land, cloud);
 - coordinate ``wavelength`` (nm, float64, strictly increasing: the granule's ``wavelength_3d``);
@@ -14,9 +16,26 @@ A chip holds
 
 Other variables and coordinates (``line``/``pixel`` indices in the granule) may be present.
 
+An EnMAP L2A chip (one ``size x size`` tile of a scene, :mod:`spectm.io.enmap_l2a`) holds
+
+- ``reflectance`` ``(y, x, wavelength)`` float32, surface reflectance, units ``"1"``, NaN where
+  invalid (no-data, quality-flagged);
+- coordinates ``wavelength`` (nm, float64, strictly increasing: the scene's own band centres),
+  ``fwhm`` ``(wavelength,)`` (nm, > 0), ``band`` ``(wavelength,)`` integer (1-based EnMAP band
+  number, unique), 2-D ``lat``/``lon`` ``(y, x)`` in degrees for every pixel;
+- optionally ``label`` ``(y, x)`` int16 (class index, -1 = no label; attribute ``class_names``
+  listing the classes in index order) and ``target`` ``(y, x)`` float32 (a continuous per-pixel
+  variable; attributes ``long_name`` and ``units``);
+- attributes ``units`` (``"1"``), ``sensor`` (``"EnMAP"``), ``product``, ``source_file``,
+  ``processing_level`` (``"L2A"``), ``time_coverage_start`` / ``time_coverage_end`` (ISO 8601
+  UTC), ``bbox`` (lon_min, lat_min, lon_max, lat_max; degrees), ``chip_row`` / ``chip_col``
+  (offsets of the chip in scene pixels, >= 0) and ``bands`` (the band subset's description);
+  ``spectm_demo`` on generated data.
+
 This module is the one place that reads chips: :func:`read_chip_file` (the whole dataset, checked
-against the contract), :func:`read_chip_header` / :func:`read_chip_headers` (metadata only) and
-:func:`load_chip_pixels` (flat pixel arrays for matchups, pairs, the corpus and maps).
+against the contract; both kinds), :func:`read_enmap_chip` (an EnMAP chip),
+:func:`read_chip_header` / :func:`read_chip_headers` (PACE metadata only) and
+:func:`load_chip_pixels` (flat PACE pixel arrays for matchups, pairs, the corpus and maps).
 """
 
 from __future__ import annotations
@@ -43,32 +62,47 @@ REQUIRED_ATTRS: tuple[str, ...] = (
     "flags_applied",
     "bbox",
 )
+"""Global attributes of a PACE chip."""
+
+PACE_SENSOR = "PACE_OCI"
+ENMAP_SENSOR = "EnMAP"
+
+ENMAP_REQUIRED_ATTRS: tuple[str, ...] = (
+    "units",
+    "sensor",
+    "product",
+    "source_file",
+    "processing_level",
+    "time_coverage_start",
+    "time_coverage_end",
+    "bbox",
+    "chip_row",
+    "chip_col",
+    "bands",
+)
+"""Global attributes of an EnMAP chip."""
 
 
 class ChipContractError(ValueError):
     """A dataset violates the chip contract; the message lists every violation."""
 
 
-def _problems(ds: xr.Dataset) -> list[str]:
+def chip_sensor(ds: xr.Dataset) -> str:
+    """Which contract a chip follows: ``"EnMAP"`` or ``"PACE_OCI"``.
+
+    EnMAP when the ``sensor`` attribute says so, or when there is no ``sensor`` attribute and
+    the dataset has a ``reflectance`` variable but no ``Rrs``; PACE otherwise (so any other
+    dataset is checked, and reported, exactly as a PACE chip).
+    """
+    if ds.attrs.get("sensor") == ENMAP_SENSOR:
+        return ENMAP_SENSOR
+    if "sensor" not in ds.attrs and "reflectance" in ds.data_vars and "Rrs" not in ds.data_vars:
+        return ENMAP_SENSOR
+    return PACE_SENSOR
+
+
+def _lat_lon_problems(ds: xr.Dataset) -> list[str]:
     out: list[str] = []
-    if "Rrs" not in ds.data_vars:
-        out.append("variable 'Rrs' is missing")
-    else:
-        rrs = ds["Rrs"]
-        if rrs.dims != ("y", "x", "wavelength"):
-            out.append(f"Rrs dims are {rrs.dims}, expected ('y', 'x', 'wavelength')")
-        if rrs.dtype != np.float32:
-            out.append(f"Rrs dtype is {rrs.dtype}, expected float32")
-        if rrs.attrs.get("units", ds.attrs.get("units")) != "sr-1":
-            out.append("Rrs units must be 'sr-1'")
-    if "wavelength" not in ds.coords:
-        out.append("coordinate 'wavelength' is missing")
-    else:
-        wl = ds["wavelength"]
-        if wl.dims != ("wavelength",) or wl.dtype != np.float64:
-            out.append(f"wavelength must be 1-D float64 (nm), got dims {wl.dims} dtype {wl.dtype}")
-        elif wl.size and not (np.all(np.isfinite(wl.values)) and np.all(np.diff(wl.values) > 0)):
-            out.append("wavelength values must be finite and strictly increasing (nm)")
     for name, lo, hi in (("lat", -90.0, 90.0), ("lon", -180.0, 180.0)):
         if name not in ds.coords:
             out.append(f"coordinate '{name}' is missing")
@@ -81,6 +115,114 @@ def _problems(ds: xr.Dataset) -> list[str]:
             out.append(f"{name} must be defined for every pixel (found NaN)")
         elif values.size and (values.min() < lo or values.max() > hi):
             out.append(f"{name} outside [{lo}, {hi}] degrees")
+    return out
+
+
+def _wavelength_problems(ds: xr.Dataset) -> list[str]:
+    if "wavelength" not in ds.coords:
+        return ["coordinate 'wavelength' is missing"]
+    wl = ds["wavelength"]
+    if wl.dims != ("wavelength",) or wl.dtype != np.float64:
+        return [f"wavelength must be 1-D float64 (nm), got dims {wl.dims} dtype {wl.dtype}"]
+    if wl.size and not (np.all(np.isfinite(wl.values)) and np.all(np.diff(wl.values) > 0)):
+        return ["wavelength values must be finite and strictly increasing (nm)"]
+    return []
+
+
+def _time_bbox_problems(ds: xr.Dataset) -> list[str]:
+    out: list[str] = []
+    for name in ("time_coverage_start", "time_coverage_end"):
+        if name in ds.attrs:
+            try:
+                pd.Timestamp(str(ds.attrs[name]))
+            except ValueError:
+                out.append(f"attribute {name}={ds.attrs[name]!r} is not an ISO time")
+    if "bbox" in ds.attrs and np.asarray(ds.attrs["bbox"]).size != 4:
+        out.append(f"attribute bbox must hold 4 numbers, got {ds.attrs['bbox']!r}")
+    return out
+
+
+def _enmap_problems(ds: xr.Dataset) -> list[str]:
+    out: list[str] = []
+    if "reflectance" not in ds.data_vars:
+        out.append("variable 'reflectance' is missing")
+    else:
+        refl = ds["reflectance"]
+        if refl.dims != ("y", "x", "wavelength"):
+            out.append(f"reflectance dims are {refl.dims}, expected ('y', 'x', 'wavelength')")
+        if refl.dtype != np.float32:
+            out.append(f"reflectance dtype is {refl.dtype}, expected float32")
+        if str(refl.attrs.get("units", ds.attrs.get("units"))) != "1":
+            out.append("reflectance units must be '1' (unitless)")
+    out += _wavelength_problems(ds)
+    for name in ("fwhm", "band"):
+        if name not in ds.coords:
+            out.append(f"coordinate '{name}' is missing")
+        elif ds[name].dims != ("wavelength",):
+            out.append(f"{name} dims are {ds[name].dims}, expected ('wavelength',)")
+    if "fwhm" in ds.coords:
+        fwhm = np.asarray(ds["fwhm"].values, dtype=float)
+        if not (np.isfinite(fwhm).all() and (fwhm > 0).all()):
+            out.append("fwhm values must be finite and > 0 (nm)")
+    if "band" in ds.coords:
+        band = ds["band"]
+        if not np.issubdtype(band.dtype, np.integer):
+            out.append(f"band dtype is {band.dtype}, expected an integer type")
+        elif band.size and (band.values.min() < 1 or np.unique(band.values).size != band.size):
+            out.append("band values must be unique 1-based EnMAP band numbers")
+    out += _lat_lon_problems(ds)
+    if "label" in ds.data_vars:
+        lab = ds["label"]
+        if lab.dims != ("y", "x") or lab.dtype != np.int16:
+            out.append(f"label must be (y, x) int16, got {lab.dims} {lab.dtype}")
+        names = lab.attrs.get("class_names")
+        if names is None:
+            out.append("label attribute 'class_names' is missing")
+        else:
+            n = np.atleast_1d(np.asarray(names)).size
+            values = np.asarray(lab.values)
+            if values.size and (values.min() < -1 or values.max() >= n):
+                out.append(f"label values must lie in -1..{n - 1} ({n} class_names)")
+    if "target" in ds.data_vars:
+        tgt = ds["target"]
+        if tgt.dims != ("y", "x") or tgt.dtype != np.float32:
+            out.append(f"target must be (y, x) float32, got {tgt.dims} {tgt.dtype}")
+        missing_t = [a for a in ("long_name", "units") if a not in tgt.attrs]
+        if missing_t:
+            out.append(f"target attributes missing: {missing_t}")
+    missing = [a for a in ENMAP_REQUIRED_ATTRS if a not in ds.attrs]
+    if missing:
+        out.append(f"attributes missing: {missing}")
+    if "units" in ds.attrs and str(ds.attrs["units"]) != "1":
+        out.append(f"attribute units={ds.attrs['units']!r}, expected '1'")
+    if "sensor" in ds.attrs and ds.attrs["sensor"] != ENMAP_SENSOR:
+        out.append(f"attribute sensor={ds.attrs['sensor']!r}, expected {ENMAP_SENSOR!r}")
+    if "processing_level" in ds.attrs and ds.attrs["processing_level"] != "L2A":
+        out.append(f"attribute processing_level={ds.attrs['processing_level']!r}, expected 'L2A'")
+    for name in ("chip_row", "chip_col"):
+        if name in ds.attrs:
+            v = np.asarray(ds.attrs[name])
+            if v.size != 1 or not np.issubdtype(v.dtype, np.integer) or int(v) < 0:
+                out.append(f"attribute {name}={ds.attrs[name]!r} must be an integer >= 0")
+    return out + _time_bbox_problems(ds)
+
+
+def _problems(ds: xr.Dataset) -> list[str]:
+    if chip_sensor(ds) == ENMAP_SENSOR:
+        return _enmap_problems(ds)
+    out: list[str] = []
+    if "Rrs" not in ds.data_vars:
+        out.append("variable 'Rrs' is missing")
+    else:
+        rrs = ds["Rrs"]
+        if rrs.dims != ("y", "x", "wavelength"):
+            out.append(f"Rrs dims are {rrs.dims}, expected ('y', 'x', 'wavelength')")
+        if rrs.dtype != np.float32:
+            out.append(f"Rrs dtype is {rrs.dtype}, expected float32")
+        if rrs.attrs.get("units", ds.attrs.get("units")) != "sr-1":
+            out.append("Rrs units must be 'sr-1'")
+    out += _wavelength_problems(ds)
+    out += _lat_lon_problems(ds)
     if "l2_flags" not in ds.data_vars:
         out.append("variable 'l2_flags' is missing")
     else:
@@ -97,19 +239,11 @@ def _problems(ds: xr.Dataset) -> list[str]:
         out.append(f"attribute units={ds.attrs['units']!r}, expected 'sr-1'")
     if "sensor" in ds.attrs and ds.attrs["sensor"] != "PACE_OCI":
         out.append(f"attribute sensor={ds.attrs['sensor']!r}, expected 'PACE_OCI'")
-    for name in ("time_coverage_start", "time_coverage_end"):
-        if name in ds.attrs:
-            try:
-                pd.Timestamp(str(ds.attrs[name]))
-            except ValueError:
-                out.append(f"attribute {name}={ds.attrs[name]!r} is not an ISO time")
-    if "bbox" in ds.attrs and np.asarray(ds.attrs["bbox"]).size != 4:
-        out.append(f"attribute bbox must hold 4 numbers, got {ds.attrs['bbox']!r}")
-    return out
+    return out + _time_bbox_problems(ds)
 
 
 def validate_chip(ds: xr.Dataset, *, name: str = "chip") -> xr.Dataset:
-    """Check a dataset against the chip contract.
+    """Check a dataset against the chip contract of its kind (PACE or EnMAP, :func:`chip_sensor`).
 
     Args:
         ds: The chip.
@@ -128,10 +262,10 @@ def validate_chip(ds: xr.Dataset, *, name: str = "chip") -> xr.Dataset:
 
 
 def write_chip(ds: xr.Dataset, path: PathLike) -> Path:
-    """Validate a chip and write it atomically as NetCDF-4 (zlib-compressed Rrs).
+    """Validate a chip and write it atomically as NetCDF-4 (zlib-compressed data variables).
 
     Args:
-        ds: The chip.
+        ds: The chip (PACE or EnMAP).
         path: Output file; nothing is written (and an existing file is kept) on failure.
 
     Returns:
@@ -141,10 +275,19 @@ def write_chip(ds: xr.Dataset, path: PathLike) -> Path:
         ChipContractError: if ``ds`` violates the contract.
     """
     validate_chip(ds, name=str(path))
-    encoding: dict[str, dict[str, Any]] = {
-        "Rrs": {"zlib": True, "complevel": 4, "shuffle": True, "dtype": "float32"},
-        "l2_flags": {"zlib": True, "complevel": 4},
-    }
+    encoding: dict[str, dict[str, Any]]
+    if chip_sensor(ds) == ENMAP_SENSOR:
+        encoding = {
+            "reflectance": {"zlib": True, "complevel": 4, "shuffle": True, "dtype": "float32"}
+        }
+        for name in ("label", "target"):
+            if name in ds.data_vars:
+                encoding[name] = {"zlib": True, "complevel": 4, "shuffle": True}
+    else:
+        encoding = {
+            "Rrs": {"zlib": True, "complevel": 4, "shuffle": True, "dtype": "float32"},
+            "l2_flags": {"zlib": True, "complevel": 4},
+        }
     return write_netcdf(ds, path, encoding=encoding)
 
 
@@ -164,6 +307,20 @@ def read_chip_file(path: PathLike) -> xr.Dataset:
     except (OSError, ValueError) as err:
         raise ChipContractError(f"{p}: not a readable NetCDF-4 chip: {err}") from err
     return validate_chip(chip, name=str(p))
+
+
+def read_enmap_chip(path: PathLike) -> xr.Dataset:
+    """Read an EnMAP chip into memory and check it against the EnMAP contract.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ChipContractError: naming the file when it is unreadable, not an EnMAP chip, or violates
+            the contract.
+    """
+    chip = read_chip_file(path)
+    if chip_sensor(chip) != ENMAP_SENSOR:
+        raise ChipContractError(f"{path}: not an EnMAP chip (sensor {chip.attrs.get('sensor')!r})")
+    return chip
 
 
 # --------------------------------------------------------------------------- pixel reader
