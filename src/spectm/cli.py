@@ -140,7 +140,7 @@ def _cmd_pretrain(a: argparse.Namespace, cfg: SpectmConfig) -> None:
 
 
 def _cmd_enmap_chip(a: argparse.Namespace, cfg: SpectmConfig) -> None:
-    from spectm.io.enmap_l2a import make_enmap_chips
+    from spectm.io.enmap_chips import make_enmap_chips
 
     paths = make_enmap_chips(
         a.product_dir,

@@ -17,7 +17,9 @@ import pytest
 import rasterio
 from pyproj import Transformer
 
+from spectm.io import enmap_chips as C
 from spectm.io import enmap_l2a as E
+from spectm.io import enmap_scene as S
 from spectm.io.chips import (
     ChipContractError,
     chip_sensor,
@@ -92,7 +94,7 @@ def test_reader_takes_wavelengths_fwhm_gain_offset_from_the_products_own_xml(shi
     np.testing.assert_allclose(meta.bands["fwhm_nm"], table["fwhm_nm"], atol=1e-4)
     assert (meta.bands["gain"] == 2.5e-5).all() and (meta.bands["offset"] == -0.01).all()
 
-    ds = E.read_product(folder, bands=range(1, 225), quality_layers=())
+    ds = S.read_product(folder, bands=range(1, 225), quality_layers=())
     order = np.argsort(table["wavelength_nm"].to_numpy(), kind="stable")
     np.testing.assert_allclose(
         ds["wavelength"], table["wavelength_nm"].to_numpy()[order], atol=1e-3
@@ -113,7 +115,7 @@ def test_default_subset_has_202_bands_sorted_by_centre_with_the_detector_overlap
     assert len(E.DEFAULT_BANDS) == 202 and E.default_bands() == list(E.DEFAULT_BANDS)
     dropped = set(range(1, 225)) - set(E.DEFAULT_BANDS)
     assert dropped == set(range(127, 142)) | set(range(161, 168))
-    ds = E.read_product(product, bands=E.DEFAULT_BANDS)
+    ds = S.read_product(product, bands=E.DEFAULT_BANDS)
     assert ds.sizes["wavelength"] == 202
     assert sorted(ds["band"].values.tolist()) == list(E.DEFAULT_BANDS)
     assert np.all(np.diff(ds["wavelength"].values) > 0)
@@ -129,9 +131,9 @@ def test_default_subset_has_202_bands_sorted_by_centre_with_the_detector_overlap
 
 def test_band_subset_errors(product):
     with pytest.raises(E.EnmapProductError, match=r"bands \[225\] are not among its 224"):
-        E.read_product(product, bands=[1, 225])
+        S.read_product(product, bands=[1, 225])
     with pytest.raises(E.EnmapProductError, match=r"repeats bands \[5\]"):
-        E.read_product(product, bands=[5, 6, 5])
+        S.read_product(product, bands=[5, 6, 5])
 
 
 # --------------------------------------------------------------------------- masks
@@ -149,8 +151,8 @@ def test_nodata_and_quality_layers_become_nan(product):
     assert cloud.any() and pixmask.any() and nodata_px.any()
     assert (dn[~bad][:, pixmask & ~nodata_px] != -32768).all()  # defective pixels: valid DN
     bands = list(range(1, 225))
-    masked = E.read_product(product, bands=bands)["reflectance"].values  # (y, x, 224)
-    raw = E.read_product(product, bands=bands, quality_layers=())["reflectance"].values
+    masked = S.read_product(product, bands=bands)["reflectance"].values  # (y, x, 224)
+    raw = S.read_product(product, bands=bands, quality_layers=())["reflectance"].values
     assert np.isnan(masked[cloud]).all() and np.isnan(masked[pixmask]).all()
     assert np.isfinite(raw[cloud & ~nodata_px][:, :100]).all()  # only the QL layer masks them
     assert np.isnan(raw[nodata_px]).all()  # -32768 is NaN with or without quality layers
@@ -159,7 +161,7 @@ def test_nodata_and_quality_layers_become_nan(product):
     clear = ~flagged & ~nodata_px
     assert np.isfinite(masked[clear][:, ~bad]).all()
     # only cloud and pixel mask: haze and shadow pixels stay valid
-    some = E.read_product(product, bands=bands, quality_layers=["QL_PIXELMASK", "QL_QUALITY_CLOUD"])
+    some = S.read_product(product, bands=bands, quality_layers=["QL_PIXELMASK", "QL_QUALITY_CLOUD"])
     haze = raster(path_of(product, NAME, "QL_QUALITY_HAZE"))[0].astype(bool)
     haze &= ~cloud & ~pixmask & ~nodata_px
     assert haze.any() and np.isfinite(some["reflectance"].values[haze][:, ~bad]).all()
@@ -177,7 +179,7 @@ def test_a_per_band_quality_layer_flags_single_bands(tmp_path, product):
     profile.update(count=224)
     with rasterio.open(ql, "w", **profile) as dst:
         dst.write(per_band)
-    refl = E.read_product(folder, bands=[9, 10, 11], quality_layers=["QL_PIXELMASK"])
+    refl = S.read_product(folder, bands=[9, 10, 11], quality_layers=["QL_PIXELMASK"])
     px = refl["reflectance"].values[30, 31]
     assert np.isnan(px[1]) and np.isfinite(px[[0, 2]]).all()
 
@@ -186,7 +188,7 @@ def test_a_per_band_quality_layer_flags_single_bands(tmp_path, product):
 
 
 def test_chips_follow_the_contract_with_lat_lon_of_every_pixel(tmp_path, product):
-    chips = E.make_enmap_chips(product, tmp_path / "chips", size=32, bands=E.DEFAULT_BANDS)
+    chips = C.make_enmap_chips(product, tmp_path / "chips", size=32, bands=E.DEFAULT_BANDS)
     assert [c.name for c in chips] == [
         f"{NAME}_r0000_c0000.nc",
         f"{NAME}_r0000_c0032.nc",
@@ -215,17 +217,17 @@ def test_chips_follow_the_contract_with_lat_lon_of_every_pixel(tmp_path, product
     bbox = np.asarray(ds.attrs["bbox"])
     assert bbox[0] == pytest.approx(np.min(lon)) and bbox[3] == pytest.approx(np.max(lat))
     # the chip holds the scene's pixels at its offset
-    whole = E.read_product(product, bands=E.DEFAULT_BANDS)["reflectance"].values
+    whole = S.read_product(product, bands=E.DEFAULT_BANDS)["reflectance"].values
     np.testing.assert_array_equal(ds["reflectance"].values, whole[32:64, 32:64])
     assert ds["lat"].values.min() > 41.6 and ds["lon"].values.max() < -83.1
 
 
 def test_labels_and_target_are_carried_into_chips(tmp_path, product):
-    chips = E.make_enmap_chips(product, tmp_path / "c", size=32, bands=E.DEFAULT_BANDS)
+    chips = C.make_enmap_chips(product, tmp_path / "c", size=32, bands=E.DEFAULT_BANDS)
     ds = read_enmap_chip(chips[0])
     labels = raster(path_of(product, NAME, E.LABELS))[0]
     target = raster(path_of(product, NAME, E.TARGET))[0]
-    valid = E.valid_pixels(ds["reflectance"].values)
+    valid = S.valid_pixels(ds["reflectance"].values)
     assert 0 < valid.sum() < valid.size
     lab = ds["label"].values
     assert lab.dtype == np.int16
@@ -241,7 +243,7 @@ def test_labels_and_target_are_carried_into_chips(tmp_path, product):
     if veg.any():
         assert np.median(ds["target"].values[veg]) > 0.5
     # labels=False leaves them out; labels=True without the file is an error naming it
-    plain = E.make_enmap_chips(
+    plain = C.make_enmap_chips(
         product, tmp_path / "d", size=32, bands=[10, 50], labels=False, target=False
     )
     ds2 = read_enmap_chip(plain[0])
@@ -250,7 +252,7 @@ def test_labels_and_target_are_carried_into_chips(tmp_path, product):
     shutil.copytree(product, bare)
     path_of(bare, NAME, E.LABELS).unlink()
     with pytest.raises(FileNotFoundError, match=r"no .*-LABELS\.TIF"):
-        E.make_enmap_chips(bare, tmp_path / "e", size=32, bands=[10], labels=True)
+        C.make_enmap_chips(bare, tmp_path / "e", size=32, bands=[10], labels=True)
 
 
 def test_user_label_rasters_with_their_own_nodata_and_names(tmp_path, product):
@@ -265,22 +267,22 @@ def test_user_label_rasters_with_their_own_nodata_and_names(tmp_path, product):
     with rasterio.open(lab_path, "w", **profile) as dst:
         dst.write(user, 1)
         dst.update_tags(class_names="a, b ,c,d,e")  # comma-separated names
-    ds = E.read_product(folder, bands=[20, 60])
+    ds = S.read_product(folder, bands=[20, 60])
     assert ds["label"].attrs["class_names"] == ["a", "b", "c", "d", "e"]
     assert (ds["label"].values[0:4, 20:24] == -1).all()
-    valid = E.valid_pixels(ds["reflectance"].values)
+    valid = S.valid_pixels(ds["reflectance"].values)
     keep = valid & (user != 255)
     np.testing.assert_array_equal(ds["label"].values[keep], lab[keep])
     with rasterio.open(lab_path, "r+") as dst:
         dst.update_tags(class_names="a,b")  # too few names for the values
     with pytest.raises(E.EnmapProductError, match=r"outside -1\.\.1 \(tag class_names has 2"):
-        E.read_product(folder, bands=[20])
+        S.read_product(folder, bands=[20])
 
 
 def test_edge_tiles_and_tiles_without_valid_pixels_are_dropped(tmp_path):
     folder = demo(tmp_path, shape=(70, 80), cloud=0.0)
     out = tmp_path / "chips"
-    first = E.make_enmap_chips(folder, out, size=32, bands=[20, 60])
+    first = C.make_enmap_chips(folder, out, size=32, bands=[20, 60])
     offsets = [(int(c.name[-13:-9]), int(c.name[-7:-3])) for c in first]
     assert offsets == [(0, 0), (0, 32), (32, 0), (32, 32)]  # rows 64-69, cols 64-79 dropped
     # cloud over the whole second tile: no valid pixel there, its chip goes (stale one removed)
@@ -290,11 +292,11 @@ def test_edge_tiles_and_tiles_without_valid_pixels_are_dropped(tmp_path):
     cloud[0, 0:32, 32:64] = 1
     with rasterio.open(ql, "w", **profile) as dst:
         dst.write(cloud)
-    second = E.make_enmap_chips(folder, out, size=32, bands=[20, 60])
+    second = C.make_enmap_chips(folder, out, size=32, bands=[20, 60])
     assert [c.name for c in second] == [first[0].name, first[2].name, first[3].name]
     assert sorted(p.name for p in out.iterdir()) == sorted(c.name for c in second)
     with pytest.raises(ValueError, match="chip size must be > 0"):
-        E.make_enmap_chips(folder, out, size=0, bands=[20])
+        C.make_enmap_chips(folder, out, size=0, bands=[20])
 
 
 # --------------------------------------------------------------------------- the contract
@@ -303,7 +305,7 @@ def test_edge_tiles_and_tiles_without_valid_pixels_are_dropped(tmp_path):
 @pytest.fixture(scope="module")
 def chip_path(tmp_path_factory, product) -> Path:
     out = tmp_path_factory.mktemp("chips")
-    return E.make_enmap_chips(product, out, size=32, bands=E.DEFAULT_BANDS)[0]
+    return C.make_enmap_chips(product, out, size=32, bands=E.DEFAULT_BANDS)[0]
 
 
 @pytest.mark.parametrize(
@@ -423,7 +425,7 @@ def test_metadata_errors_name_the_file_and_xml_path(tmp_path, product):
 
     _edit_xml(folder, drop_last_band)
     with pytest.raises(E.EnmapProductError, match=r"224 raster bands, but .* describes 223"):
-        E.read_product(folder, bands=[1])
+        S.read_product(folder, bands=[1])
 
     xml.write_text("<level_X><base>")
     with pytest.raises(E.EnmapProductError, match=f"{xml}: not a readable XML file"):

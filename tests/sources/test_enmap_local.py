@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spectm.io.enmap_l2a import make_enmap_chips, product_file_name, read_metadata
+from spectm.io.enmap_chips import make_enmap_chips
+from spectm.io.enmap_l2a import product_file_name, read_metadata
 from spectm.sources.enmap import (
     MANIFEST_COLUMNS,
     fetch_product,

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 import responses
 
-from spectm.io.enmap_l2a import make_enmap_chips, product_file_name
+from spectm.io.enmap_chips import make_enmap_chips
+from spectm.io.enmap_l2a import product_file_name
 from spectm.sources.enmap import fetch_product, read_product_manifest, stac, write_product_manifest
 from spectm.sources.enmap.demo import write_demo_product
 from spectm.sources.http import DownloadError

@@ -2,7 +2,7 @@
 
 from spectm.adapt.experiment import run_to_json
 from spectm.adapt.settings import AdaptConfig
-from spectm.io.enmap_l2a import chip_files
+from spectm.io.enmap_chips import chip_files
 from spectm.logs import configure_logging
 
 configure_logging(snakemake.log[0])

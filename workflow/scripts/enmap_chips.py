@@ -1,7 +1,7 @@
 """Rule `enmap_chips`: the size x size chips of one EnMAP product (the chip contract)."""
 
 from spectm.config import EnmapConfig
-from spectm.io.enmap_l2a import make_enmap_chips
+from spectm.io.enmap_chips import make_enmap_chips
 from spectm.logs import configure_logging
 
 configure_logging(snakemake.log[0])

@@ -9,7 +9,7 @@ columns (:data:`MANIFEST_COLUMNS`), so everything downstream is identical:
 * :func:`write_product_manifest` -- the manifest CSV for a period and AOI (a Snakemake checkpoint);
 * :func:`fetch_product` -- one product of the manifest into its directory (one job per product);
 * :func:`product_directory` -- where a product's files are (``local``: where they were found;
-  otherwise ``<root>/<product>``), the input of :func:`spectm.io.enmap_l2a.make_enmap_chips`.
+  otherwise ``<root>/<product>``), the input of :func:`spectm.io.enmap_chips.make_enmap_chips`.
 
 Manifest columns: ``product`` (name, the files' common prefix), ``url`` (``demo:enmap/<product>``,
 the STAC item's self link, or the local product directory), ``time_start``/``time_end`` (UTC,
