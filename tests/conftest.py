@@ -79,6 +79,18 @@ def evaluation(**kw: object) -> EvaluationConfig:
     return EvaluationConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True)
+def _float32_matmul_precision():
+    """Every test starts and ends with torch's default float32 matmul precision.
+
+    Importing terratorch sets it to "medium" for the whole process, which would change the
+    numbers of every later test that compares float32 results exactly.
+    """
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.set_float32_matmul_precision("highest")
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread: on a busy 2-core runner, OpenMP spin-waiting makes tiny models slow."""

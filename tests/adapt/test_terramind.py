@@ -123,3 +123,26 @@ def test_loss_decreases_on_a_learnable_toy(task, method, chips, offline, one_thr
     losses = [train_step(model, opt, task, x, y, torch.device("cpu")) for _ in range(10)]
     assert all(v is not None and np.isfinite(v) for v in losses)
     assert losses[-1] < 0.75 * losses[0], losses  # steady descent, not noise
+
+
+def test_building_terramind_leaves_the_matmul_precision_alone(tmp_path):
+    """terratorch's import sets float32 matmul precision to "medium" process-wide; we undo it.
+
+    Run in a fresh interpreter: in this one terratorch may be imported already.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "from spectm.adapt.terramind import build_terramind\n"
+        "build_terramind('terratorch_terramind_v1_tiny', img_size=32, weights_path=None,"
+        f" cache_dir={str(tmp_path)!r})\n"
+        "print(torch.get_float32_matmul_precision())\n"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "highest"

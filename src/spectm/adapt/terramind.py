@@ -18,7 +18,9 @@ is imported inside the functions that need it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +43,27 @@ MODALITY = "S2L2A"
 """TerraMind's input modality: the 12 Sentinel-2 L2A bands, standardised reflectance x 10^4."""
 
 
+@contextlib.contextmanager
+def _keep_matmul_precision() -> Iterator[None]:
+    """Import terratorch without letting it change torch's float32 matmul precision.
+
+    Importing terratorch sets ``torch.set_float32_matmul_precision("medium")`` for the whole
+    process (on a CPU with bf16 support that lowers the precision of every float32 matmul);
+    the setting the process had is restored.
+    """
+    before = torch.get_float32_matmul_precision()
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def _hub_file(backbone: str) -> tuple[str, str]:
     """Hugging Face (repo id, file name) of a backbone's checkpoint, as terratorch downloads it."""
-    from terratorch.models.backbones.terramind.model.terramind_register import (
-        pretrained_weights,
-    )
+    with _keep_matmul_precision():
+        from terratorch.models.backbones.terramind.model.terramind_register import (
+            pretrained_weights,
+        )
 
     entry = pretrained_weights[backbone.removeprefix("terratorch_")]
     return str(entry["hf_hub_id"]), str(entry["hf_hub_filename"])
@@ -169,7 +187,8 @@ def build_terramind(
         raise ValueError(f"unknown TerraMind backbone {backbone!r}; choose from {list(BACKBONES)}")
     if img_size < 16 or img_size % 16:
         raise ValueError(f"chip size {img_size} must be a positive multiple of 16 (patch size)")
-    from terratorch.registry import BACKBONE_REGISTRY
+    with _keep_matmul_precision():
+        from terratorch.registry import BACKBONE_REGISTRY
 
     vit = BACKBONE_REGISTRY.build(
         backbone, modalities=[MODALITY], pretrained=False, img_size=img_size, merge_method="mean"
