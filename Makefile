@@ -8,7 +8,7 @@ CORES  ?= 2
 SNAKE  := $(BIN)/snakemake --profile profiles/default --cores $(CORES)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo dry-run test lint typecheck unit workflow-test bench report-zip clean
+.PHONY: help install demo adapt dry-run test lint typecheck unit workflow-test bench report-zip clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,9 +27,13 @@ $(STAMP): $(RUN_STAMP)
 
 install: $(STAMP)  ## create .venv and install spectm with its dev tools
 
-demo: $(RUN_STAMP)  ## run the default (offline demo) workflow to results/report/index.html
-	$(SNAKE)
+demo: $(RUN_STAMP)  ## the offline demo to results/report/index.html (without the EnMAP branch)
+	$(SNAKE) --configfile config/without-enmap.yaml
 	@echo "report: results/report/index.html"
+
+adapt: $(RUN_STAMP)  ## the whole workflow, with EnMAP chips and the TerraMind experiment
+	$(SNAKE)
+	@echo "report: results/report/index.html (with the EnMAP -> TerraMind section)"
 
 dry-run: $(RUN_STAMP)  ## list the jobs of the default workflow without running them
 	$(SNAKE) -n

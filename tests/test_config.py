@@ -142,6 +142,14 @@ def test_paper_config_layers_on_the_default(cfg):
     assert len(typed.evaluation.seeds) == 10 and typed.pretrain.max_epochs == 100
 
 
+def test_without_enmap_layer_turns_the_enmap_branch_off(cfg):
+    off = yaml.safe_load((ROOT / "config" / "without-enmap.yaml").read_text())
+    merged = _merged(cfg, off)
+    validate_config(merged)
+    assert SpectmConfig.from_dict(merged).enmap.enabled is False
+    assert SpectmConfig.from_dict(cfg).enmap.enabled is True
+
+
 def test_validate_config_works_from_an_installed_wheel(tmp_path):
     """The schema and the defaults ship in the wheel: no path into the source tree."""
     wheels = tmp_path / "wheels"

@@ -68,6 +68,17 @@ def test_dry_run_lists_the_jobs(tmp_path):
         assert rule in out
 
 
+def test_dry_run_without_the_enmap_branch(tmp_path):
+    """`make demo` layers config/without-enmap.yaml: no EnMAP job, the report still planned."""
+    cfg = copy.deepcopy(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    off = str(ROOT / "config" / "without-enmap.yaml")
+    proc = _snakemake("-d", str(tmp_path), "-n", "--cores", "2", "--configfile", off)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "report" in proc.stdout and "enmap_search" not in proc.stdout
+    assert "adapt_run" not in proc.stdout
+
+
 def test_dry_run_with_the_paper_settings(tmp_path):
     """config/paper.yaml layers on config.yaml (Snakemake merges the sections key by key)."""
     cfg = copy.deepcopy(yaml.safe_load((ROOT / "config.yaml").read_text()))

@@ -300,6 +300,8 @@ def test_provenance_line_says_what_is_real_and_generated():
     assert "PACE OCI granules: REAL (NASA Earthdata, X_NRT)" in real
     assert "EnMAP L2A products: REAL (stac)" in real
     assert "GENERATED" not in real
+    off = provenance_line({**SETTINGS, "enmap_source": "off"})
+    assert off.endswith("EnMAP: not run (enmap.enabled is false).")
 
 
 def test_flag_statistics_table_sums_chips():

@@ -153,7 +153,7 @@ def report_settings(wildcards):
         "evaluation": dict(config["evaluation"]),
         "finetune_fractions": list(config["finetune"]["fractions"]),
         "baseline_algorithms": list(config["baselines"]["algorithms"]),
-        "enmap_source": config["enmap"]["source"],
+        "enmap_source": config["enmap"]["source"] if config["enmap"]["enabled"] else "off",
     }
 
 
@@ -186,6 +186,14 @@ def enmap_manifest_row(wildcards):
 def all_enmap_chips(wildcards):
     """The chip directory of every product in the EnMAP manifest."""
     return expand(rules.enmap_chips.output.chips, product=enmap_products())
+
+
+def adapt_report_inputs(wildcards):
+    """The adaptation tables for the report, when the EnMAP branch is enabled."""
+    if not config["enmap"]["enabled"]:
+        return {}
+    out = rules.adapt_summary.output
+    return {"adapt_summary": out.summary, "adapt_table": out.table, "adapt_coverage": out.coverage}
 
 
 def all_adapt_rows(wildcards):

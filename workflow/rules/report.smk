@@ -3,6 +3,7 @@
 
 rule report:
     input:
+        unpack(adapt_report_inputs),
         samples=rules.samples.output.samples,
         manifest=rules.pace_search.output.manifest,
         chips=all_chips,
@@ -30,9 +31,6 @@ rule report:
         baseline_info=all_baseline_info,
         deploy_model=rules.deploy_model.output.model,
         maps=all_maps,
-        adapt_summary=rules.adapt_summary.output.summary,
-        adapt_table=rules.adapt_summary.output.table,
-        adapt_coverage=rules.adapt_summary.output.coverage,
         assumptions=f"{workflow.basedir}/docs/assumptions.md",
     output:
         html="results/report/index.html",

@@ -236,6 +236,7 @@ class EnmapDemoConfig(_Section):
 class EnmapConfig(_Section):
     """``enmap``: EnMAP L2A source, period (YYYY-MM-DD) and AOI, band subset, chips, demo."""
 
+    enabled: bool
     source: str
     start: str
     end: str

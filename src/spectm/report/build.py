@@ -66,7 +66,9 @@ def provenance_line(settings: Mapping[str, Any]) -> str:
         )
     else:
         pace = "PACE OCI granules: REAL (NASA Earthdata, " + settings["pace_short_name"] + ")"
-    if settings["enmap_source"] == "demo":
+    if settings["enmap_source"] == "off":
+        enmap = "EnMAP: not run (enmap.enabled is false)"
+    elif settings["enmap_source"] == "demo":
         enmap = (
             "EnMAP L2A products: GENERATED in the real L2A structure; their land-cover classes "
             "carry real earthlib library spectra, the class maps, labels, clouds and noise are "
