@@ -142,18 +142,23 @@ def _time_bbox_problems(ds: xr.Dataset) -> list[str]:
     return out
 
 
-def _enmap_problems(ds: xr.Dataset) -> list[str]:
+def _cube_problems(ds: xr.Dataset, name: str, units: str) -> list[str]:
+    """The spectral cube ``name``: present, ``(y, x, wavelength)``, float32, in ``units``."""
+    if name not in ds.data_vars:
+        return [f"variable '{name}' is missing"]
     out: list[str] = []
-    if "reflectance" not in ds.data_vars:
-        out.append("variable 'reflectance' is missing")
-    else:
-        refl = ds["reflectance"]
-        if refl.dims != ("y", "x", "wavelength"):
-            out.append(f"reflectance dims are {refl.dims}, expected ('y', 'x', 'wavelength')")
-        if refl.dtype != np.float32:
-            out.append(f"reflectance dtype is {refl.dtype}, expected float32")
-        if str(refl.attrs.get("units", ds.attrs.get("units"))) != "1":
-            out.append("reflectance units must be '1' (unitless)")
+    cube = ds[name]
+    if cube.dims != ("y", "x", "wavelength"):
+        out.append(f"{name} dims are {cube.dims}, expected ('y', 'x', 'wavelength')")
+    if cube.dtype != np.float32:
+        out.append(f"{name} dtype is {cube.dtype}, expected float32")
+    if str(cube.attrs.get("units", ds.attrs.get("units"))) != units:
+        out.append(f"{name} units must be '{units}'")
+    return out
+
+
+def _enmap_problems(ds: xr.Dataset) -> list[str]:
+    out = _cube_problems(ds, "reflectance", "1")
     out += _wavelength_problems(ds)
     for name in ("fwhm", "band"):
         if name not in ds.coords:
@@ -210,17 +215,7 @@ def _enmap_problems(ds: xr.Dataset) -> list[str]:
 def _problems(ds: xr.Dataset) -> list[str]:
     if chip_sensor(ds) == ENMAP_SENSOR:
         return _enmap_problems(ds)
-    out: list[str] = []
-    if "Rrs" not in ds.data_vars:
-        out.append("variable 'Rrs' is missing")
-    else:
-        rrs = ds["Rrs"]
-        if rrs.dims != ("y", "x", "wavelength"):
-            out.append(f"Rrs dims are {rrs.dims}, expected ('y', 'x', 'wavelength')")
-        if rrs.dtype != np.float32:
-            out.append(f"Rrs dtype is {rrs.dtype}, expected float32")
-        if rrs.attrs.get("units", ds.attrs.get("units")) != "sr-1":
-            out.append("Rrs units must be 'sr-1'")
+    out = _cube_problems(ds, "Rrs", "sr-1")
     out += _wavelength_problems(ds)
     out += _lat_lon_problems(ds)
     if "l2_flags" not in ds.data_vars:
