@@ -9,8 +9,8 @@ from a dict that :func:`spectm.config.validate_config` accepted.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any, Self
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Self
 
 
 def _freeze(value: Any) -> Any:
@@ -20,7 +20,12 @@ def _freeze(value: Any) -> Any:
 
 
 class _Section:
-    """Mixin: build a frozen section from its mapping (keys = field names)."""
+    """Mixin: build a frozen section from its mapping (keys = field names).
+
+    ``_subsections`` names the fields that are sections of their own (built recursively).
+    """
+
+    _subsections: ClassVar[dict[str, type[_Section]]] = {}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, name: str = "") -> Self:
@@ -36,7 +41,10 @@ class _Section:
         if missing or unknown:
             where = f"config section '{name or cls.__name__}'"
             raise ValueError(f"{where}: missing keys {missing}, unknown keys {unknown}")
-        return cls(**{k: _freeze(d[k]) for k in names})
+        values = {k: _freeze(d[k]) for k in names}
+        for key, sub in cls._subsections.items():
+            values[key] = sub.from_dict(d[key], name=f"{name or cls.__name__}.{key}")
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (tuples become lists), as in the YAML."""
@@ -85,11 +93,7 @@ class PaceConfig(_Section):
     exclude_flags: tuple[str, ...]
     demo: PaceDemoConfig
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, name: str = "pace") -> Self:
-        """Build the section (and its ``demo`` subsection) from a validated mapping."""
-        demo = PaceDemoConfig.from_dict(d.get("demo", {}), name=f"{name}.demo")
-        return replace(super().from_dict({**d, "demo": None}, name=name), demo=demo)
+    _subsections: ClassVar[dict[str, type[_Section]]] = {"demo": PaceDemoConfig}
 
 
 @dataclass(frozen=True)
@@ -251,11 +255,7 @@ class EnmapConfig(_Section):
     quality_layers: tuple[str, ...] | None
     demo: EnmapDemoConfig
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, name: str = "enmap") -> Self:
-        """Build the section (and its ``demo`` subsection) from a validated mapping."""
-        demo = EnmapDemoConfig.from_dict(d.get("demo", {}), name=f"{name}.demo")
-        return replace(super().from_dict({**d, "demo": None}, name=name), demo=demo)
+    _subsections: ClassVar[dict[str, type[_Section]]] = {"demo": EnmapDemoConfig}
 
     @property
     def bands(self) -> list[int]:

@@ -286,6 +286,16 @@ def write_chip(ds: xr.Dataset, path: PathLike) -> Path:
     return write_netcdf(ds, path, encoding=encoding)
 
 
+def _open(path: PathLike) -> tuple[Path, xr.Dataset]:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"chip not found: {p}")
+    try:
+        return p, xr.open_dataset(p, engine="h5netcdf")
+    except (OSError, ValueError) as err:
+        raise ChipContractError(f"{p}: not a readable NetCDF-4 chip: {err}") from err
+
+
 def read_chip_file(path: PathLike) -> xr.Dataset:
     """Read a chip into memory and check it against the contract.
 
@@ -293,11 +303,9 @@ def read_chip_file(path: PathLike) -> xr.Dataset:
         FileNotFoundError: if the file does not exist.
         ChipContractError: naming the file when it is unreadable or violates the contract.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"chip not found: {p}")
+    p, ds = _open(path)
     try:
-        with xr.open_dataset(p, engine="h5netcdf") as ds:
+        with ds:
             chip = ds.load()
     except (OSError, ValueError) as err:
         raise ChipContractError(f"{p}: not a readable NetCDF-4 chip: {err}") from err
@@ -399,16 +407,6 @@ def _header(ds: xr.Dataset, path: Path) -> ChipHeader:
         wavelength=np.asarray(ds["wavelength"].values, dtype=float),
         attrs=dict(ds.attrs),
     )
-
-
-def _open(path: PathLike) -> tuple[Path, xr.Dataset]:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"chip not found: {p}")
-    try:
-        return p, xr.open_dataset(p, engine="h5netcdf")
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{p}: not a readable NetCDF-4 chip: {err}") from err
 
 
 def read_chip_header(path: PathLike) -> ChipHeader:

@@ -179,6 +179,14 @@ def _build(state: dict[str, Tensor], meta: ModelMeta, device: str | torch.device
     return model.to(device).eval()
 
 
+def _pretrained_blob(path: PathLike) -> tuple[dict[str, Tensor], ModelMeta]:
+    """State dict and metadata of a ``model.pt``; ValueError naming the file otherwise."""
+    blob = _load_blob(path)
+    if not isinstance(blob, dict) or "model" not in blob or "meta" not in blob:
+        raise ValueError(f"{path} is not a SpecTM model file (expected keys 'model' and 'meta')")
+    return blob["model"], ModelMeta.from_dict(dict(blob["meta"]), what=str(path))
+
+
 def read_model_meta(path: PathLike) -> ModelMeta:
     """The metadata of a pretrained ``model.pt`` (weights not built).
 
@@ -186,10 +194,7 @@ def read_model_meta(path: PathLike) -> ModelMeta:
         ValueError: naming the file if it is not a SpecTM model file.
 
     """
-    blob = _load_blob(path)
-    if not isinstance(blob, dict) or "model" not in blob or "meta" not in blob:
-        raise ValueError(f"{path} is not a SpecTM model file (expected keys 'model' and 'meta')")
-    return ModelMeta.from_dict(dict(blob["meta"]), what=str(path))
+    return _pretrained_blob(path)[1]
 
 
 def load_pretrained(
@@ -208,11 +213,8 @@ def load_pretrained(
         ValueError: naming the file if it is not a SpecTM model file.
 
     """
-    blob = _load_blob(path)
-    if not isinstance(blob, dict) or "model" not in blob or "meta" not in blob:
-        raise ValueError(f"{path} is not a SpecTM model file (expected keys 'model' and 'meta')")
-    meta = ModelMeta.from_dict(dict(blob["meta"]), what=str(path))
-    return _build(blob["model"], meta, device), meta
+    state, meta = _pretrained_blob(path)
+    return _build(state, meta, device), meta
 
 
 def model_inputs(

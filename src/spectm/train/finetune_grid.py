@@ -125,11 +125,15 @@ def run_finetune_grid(
             for cell in outer_cells(dates, seeds=seeds, fractions=fractions, n_splits=n_splits):
                 jobs: list[tuple[str, Any, np.ndarray, dict[str, Any]]] = []
                 if z is not None:
-                    kw = dict(grid=ridge_grid, inner_splits=inner_splits, seed=cell.seed)
-                    jobs.append(("frozen", _frozen_cell, z, {**kw, "alpha": alpha}))
+                    kw = dict(
+                        grid=ridge_grid, inner_splits=inner_splits, seed=cell.seed, alpha=alpha
+                    )
+                    jobs.append(("frozen", _frozen_cell, z, kw))
                 if "full" in modes and np.isclose(cell.fraction, full_set).any():
-                    kw = dict(model=model, meta=meta, cfg=cfg, seed=cell.seed, device=dev)
-                    jobs.append(("full", _full_cell, x, {**kw, "alpha": alpha}))
+                    kw = dict(
+                        model=model, meta=meta, cfg=cfg, seed=cell.seed, alpha=alpha, device=dev
+                    )
+                    jobs.append(("full", _full_cell, x, kw))
                 for mode, run, inputs, kw in jobs:
                     t0 = time.perf_counter()
                     pred, q, conf = run(inputs, y, dates, cell.train, cell.test, **kw)
