@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from spectm.model.encoder import SpecTM, SpecTMConfig, count_parameters, preset_config
+from spectm.model.encoder import (
+    POOLINGS,
+    PRESETS,
+    SpecTM,
+    SpecTMConfig,
+    count_parameters,
+    pool,
+    preset_config,
+)
 from spectm.model.losses import spectm_loss
 from spectm.model.masking import DEFAULT_WINDOWS_NM, make_mask, window_mask
 from spectm.spectral.grids import model_grid, paper_grid
@@ -18,7 +26,8 @@ def _batch(n: int, n_bands: int, seed: int = 0) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    ("name", "lo", "hi"), [("paper", 4_500_000, 7_000_000), ("tiny", 50_000, 500_000)]
+    ("name", "lo", "hi"),
+    [("paper", 4_500_000, 7_000_000), ("small", 500_000, 1_500_000), ("tiny", 50_000, 500_000)],
 )
 def test_presets_shapes_and_parameter_counts(name, lo, hi):
     torch.manual_seed(0)
@@ -42,6 +51,49 @@ def test_paper_preset_matches_paper_architecture():
     cfg = preset_config("paper")
     assert (cfg.n_layers, cfg.d_model, cfg.n_heads) == (6, 256, 8)
     assert (cfg.w_rec, cfg.w_idx, cfg.w_temp) == (1.0, 0.5, 0.3)
+
+
+def test_small_preset_sits_between_tiny_and_paper():
+    assert set(PRESETS) == {"tiny", "small", "paper"}
+    cfg = preset_config("small")
+    assert (cfg.n_layers, cfg.d_model, cfg.n_heads) == (4, 128, 4)
+    assert (cfg.w_rec, cfg.w_idx, cfg.w_temp) == (1.0, 0.5, 0.3)  # the paper's loss weights
+    n = {name: count_parameters(SpecTM(preset_config(name))) for name in ("tiny", "small", "paper")}
+    assert n["tiny"] < n["small"] < n["paper"]
+    # the blocks dominate: 12 d^2 weights per layer, so small has ~8x tiny's block weights
+    blocks = {k: 12 * c.n_layers * c.d_model**2 for k, c in PRESETS.items()}
+    assert blocks["small"] == 8 * blocks["tiny"] and blocks["paper"] == 6 * blocks["small"]
+
+
+def _tokens(n: int, n_bands: int, d: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, n_bands, d, generator=g)
+
+
+def test_pool_cls_mean_and_window_against_hand_computed_means():
+    cls_state, tokens = torch.randn(2, 4), _tokens(2, 5, 4, seed=1)
+    mask = torch.tensor([[False, True, False, False, True], [True, False, False, False, False]])
+    window = torch.tensor([False, True, True, False, False])
+    assert POOLINGS == ("cls", "mean", "window")
+    assert pool(cls_state, tokens, mask, "cls") is cls_state
+    t = tokens.numpy()
+    mean = pool(cls_state, tokens, mask, "mean").numpy()
+    np.testing.assert_allclose(mean[0], (t[0, 0] + t[0, 2] + t[0, 3]) / 3, rtol=1e-6)
+    np.testing.assert_allclose(mean[1], t[1, 1:].mean(axis=0), rtol=1e-6)
+    win = pool(cls_state, tokens, mask, "window", window).numpy()
+    np.testing.assert_allclose(win[0], t[0, 2], rtol=1e-6)  # band 1 is masked
+    np.testing.assert_allclose(win[1], (t[1, 1] + t[1, 2]) / 2, rtol=1e-6)
+
+
+def test_pool_errors_name_the_allowed_values_and_the_empty_row():
+    cls_state, tokens = torch.zeros(2, 4), _tokens(2, 3, 4, seed=0)
+    mask = torch.tensor([[False, False, False], [False, True, True]])
+    with pytest.raises(ValueError, match=r"unknown pooling 'max'.*\('cls', 'mean', 'window'\)"):
+        pool(cls_state, tokens, mask, "max")
+    with pytest.raises(ValueError, match="needs the window bands"):
+        pool(cls_state, tokens, mask, "window")
+    with pytest.raises(ValueError, match="row 1 has no visible band"):
+        pool(cls_state, tokens, mask, "window", torch.tensor([False, True, True]))
 
 
 def test_any_band_grid_works():

@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from spectm._io import write_netcdf, write_parquet
-from spectm.io.corpus import read_corpus
+from spectm.io.corpus import read_corpus, write_corpus
 from spectm.spectral.bands import pace_oci_rrs_wavelengths
 from spectm.spectral.grids import paper_grid
 from spectm.tables import rrs_columns
@@ -125,3 +125,113 @@ def test_corpus_errors_name_the_file(tmp_path, write_chip):
     path, *_ = write_chip(tmp_path / "one.nc", rng, 1)
     with pytest.raises(ValueError, match="at least 2 overpass dates"):
         build_corpus([path], val_fraction=0.1, grid="paper", max_pixels=200_000, seed=0)
+
+
+def _labelled_table(rng, spectra: np.ndarray, times: list[str], wl: np.ndarray) -> pd.DataFrame:
+    """A labelled dataset (spectm.datasets contract) of the given spectra at the given times."""
+    n = len(spectra)
+    mc = rng.uniform(0.2, 5.0, n)
+    base = pd.DataFrame(
+        {
+            "row_id": [f"t:{k}" for k in range(n)],
+            "station": [f"WE{k}" for k in range(n)],
+            "time_utc": pd.to_datetime(times, utc=True).as_unit("ns"),
+            "label_time_utc": pd.to_datetime(times, utc=True).as_unit("ns"),
+            "dt_hours": 0.0,
+            "horizon": "current_week",
+            "microcystin_ugL": mc,
+            "log10_microcystin": np.log10(mc),
+            "censored": False,
+            "lat": 41.7 + 0.01 * np.arange(n),
+            "lon": np.full(n, -83.3),
+            "dataset": "test",
+            "granule": [f"G{k}" for k in range(n)],
+        }
+    )
+    return pd.concat([base, pd.DataFrame(spectra, columns=rrs_columns(wl))], axis=1)
+
+
+def test_corpus_labelled_spectra_add_exactly_their_rows_without_labels(
+    chips, tmp_path, synth_spectra
+):
+    paths = [c[0] for c in chips]
+    without = build_corpus(paths, max_pixels=300, seed=0, grid="paper", val_fraction=0.2)
+    val_day = without.loc[without["split"] == "val", "time_utc"].dt.strftime("%Y-%m-%d").iloc[0]
+    train_day = without.loc[without["split"] == "train", "time_utc"].dt.strftime("%Y-%m-%d")
+    assert without["time_utc"].dt.strftime("%Y-%m-%d").nunique() == 6
+    rng = np.random.default_rng(11)
+    spectra = synth_spectra(rng, 5, NATIVE)
+    spectra[4, int(np.argmin(abs(NATIVE - 650)))] = np.nan  # inside the grid span: dropped
+    times = [
+        f"{val_day}T16:00:00Z",  # on a val date of the chips
+        f"{train_day.iloc[0]}T16:00:00Z",  # on a train date of the chips
+        "2025-06-10T17:00:00Z",  # a date without chips
+        "2025-06-11T17:00:00Z",
+        "2025-06-12T17:00:00Z",
+    ]
+    table = _labelled_table(rng, spectra, times, NATIVE)
+    path = tmp_path / "labelled.parquet"
+    write_parquet(table, path)
+    # the same spectra again (as in the 8-day-ahead table): repeats, not new rows
+    again = table.iloc[[0, 2]].assign(horizon="8day_ahead", row_id=["a:0", "a:2"])
+    df = build_corpus(
+        paths,
+        labelled_tables=[path, again],
+        max_pixels=300,
+        seed=0,
+        grid="paper",
+        val_fraction=0.2,
+    )
+    got = df[df["source"] == "labelled"]
+    assert len(df) == len(without) + 4 and len(got) == 4
+    assert df.attrs["n_labelled_rows"] == 4 and df.attrs["n_labelled_read"] == 7
+    assert df.attrs["n_labelled_invalid"] == 1 and df.attrs["n_labelled_repeats"] == 2
+    assert list(df.columns) == list(without.columns)  # no label column came along
+    assert not {"microcystin_ugL", "log10_microcystin", "censored", "row_id"} & set(df.columns)
+    # chip rows and their split are untouched; labelled rows follow their date or go to train
+    pd.testing.assert_frame_equal(df.iloc[: len(without)], without, check_like=False)
+    assert list(got["split"]) == ["val", "train", "train", "train"]
+    assert list(got["granule"]) == ["G0", "G1", "G2", "G3"]
+    assert got["time_utc"].iloc[2] == pd.Timestamp("2025-06-10T17:00:00Z")
+    # resampled as chip pixels are: 622.5 nm lies between the sensor's 620 and 623 nm bands
+    i620, i623 = (int(np.flatnonzero(NATIVE == w)[0]) for w in (620.0, 623.0))
+    by_hand = spectra[:4, i620] + (622.5 - 620.0) / 3.0 * (spectra[:4, i623] - spectra[:4, i620])
+    np.testing.assert_allclose(got["Rrs_622.5"].to_numpy(dtype=float), by_hand, rtol=1e-6)
+    np.testing.assert_allclose(
+        got[rrs_columns(paper_grid())].to_numpy(dtype=float)[3],
+        np.interp(paper_grid(), NATIVE, spectra[3]),
+        rtol=1e-6,
+    )
+    assert got.filter(like="future_Rrs_").isna().all().all()
+    # the written corpus reads back
+    back = read_corpus(write_corpus(df, tmp_path / "corpus.parquet"))
+    assert (back["source"] == "labelled").sum() == 4
+
+
+def test_corpus_labelled_tables_are_checked_and_named(chips, tmp_path, synth_spectra):
+    paths = [c[0] for c in chips]
+    rng = np.random.default_rng(2)
+    table = _labelled_table(
+        rng, synth_spectra(rng, 2, NATIVE), ["2024-07-01", "2024-07-02"], NATIVE
+    )
+    kw = {"max_pixels": 100, "seed": 0, "grid": "paper", "val_fraction": 0.2}
+    with pytest.raises(ValueError, match=r"labelled table #0: labelled dataset lacks column 'lat'"):
+        build_corpus(paths, labelled_tables=[table.drop(columns="lat")], **kw)
+    bad = write_parquet(
+        table.assign(time_utc=table["time_utc"].dt.tz_localize(None)), tmp_path / "b.parquet"
+    )
+    with pytest.raises(ValueError, match=r"b\.parquet: labelled dataset column 'time_utc'"):
+        build_corpus(paths, labelled_tables=[bad], **kw)
+    narrow = table.drop(columns=[c for c in table.columns if c.startswith("Rrs_7")])
+    with pytest.raises(ValueError, match=r"labelled table #0 \(Rrs_<nm>\).*do not cover"):
+        build_corpus(paths, labelled_tables=[narrow], **kw)
+    one = build_corpus(paths, labelled_tables=table, **kw)  # a single table needs no list
+    assert (one["source"] == "labelled").sum() == 2 and one.attrs["n_labelled_rows"] == 2
+
+
+def test_read_corpus_rejects_an_unknown_source(corpus_path, tmp_path):
+    df = read_corpus(corpus_path)
+    df.loc[df.index[0], "source"] = "scraped"
+    path = write_corpus(df, tmp_path / "c.parquet")
+    with pytest.raises(ValueError, match=r"column 'source' has values \['scraped'\]; expected one"):
+        read_corpus(path)

@@ -7,7 +7,10 @@ Token design (assumption, the paper does not publish it):
 * wavelength encoding: sinusoidal features of the band wavelength in nm (periods from
   ``min_period_nm`` to ``max_period_nm``, geometric) -> ``Linear``, added to every band token, so
   the encoder accepts any band grid;
-* a learned CLS token is prepended; its final state is the pooled spectrum embedding.
+* a learned CLS token is prepended; its final state is the pooled spectrum embedding that the
+  index and temporal heads read. For probing, :func:`pool` also offers the mean of the final band
+  tokens over the visible bands (``mean``) or over the visible bands inside the diagnostic
+  windows (``window``).
 
 The encoder is a stack of pre-norm transformer blocks (bidirectional attention), nanoGPT style.
 """
@@ -91,13 +94,25 @@ class SpecTMConfig:
 PRESETS: dict[str, SpecTMConfig] = {
     # the paper's encoder: 6-layer, 256-dim, 8 heads (reported "about 6 M parameters")
     "paper": SpecTMConfig(n_layers=6, d_model=256, n_heads=8),
+    # between the two, for a 2-core CPU budget: 0.85 M parameters; a pretraining step (batch 64,
+    # 122 bands, 2 threads) takes about 4x tiny's time and a sixth of paper's
+    "small": SpecTMConfig(n_layers=4, d_model=128, n_heads=4),
     # CPU demo and tests
     "tiny": SpecTMConfig(n_layers=2, d_model=64, n_heads=4),
 }
 
 
 def preset_config(name: str, **overrides: Any) -> SpecTMConfig:
-    """Return a named preset (``paper`` or ``tiny``) with field overrides (e.g. ``n_bands=172``)."""
+    """Return a named preset (``paper``, ``small`` or ``tiny``) with field overrides.
+
+    Args:
+        name: Preset name, a key of :data:`PRESETS`.
+        **overrides: :class:`SpecTMConfig` fields to replace (e.g. ``n_bands=172``).
+
+    Raises:
+        ValueError: naming the unknown preset and the known ones.
+
+    """
     if name not in PRESETS:
         raise ValueError(f"unknown SpecTM preset {name!r}; expected one of {sorted(PRESETS)}")
     return replace(PRESETS[name], **overrides)
@@ -277,3 +292,45 @@ class SpecTM(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Count the trainable parameters of a model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+POOLINGS: tuple[str, ...] = ("cls", "mean", "window")
+"""Spectrum embeddings :func:`pool` can form from the encoder output."""
+
+
+def pool(
+    cls_state: Tensor, tokens: Tensor, mask: Tensor, how: str, window: Tensor | None = None
+) -> Tensor:
+    """One embedding per spectrum from the encoder output (:meth:`SpecTM.encode`).
+
+    Args:
+        cls_state: Final CLS state, shape (B, d_model).
+        tokens: Final band tokens, shape (B, n_bands, d_model).
+        mask: Boolean (B, n_bands), True = band hidden from the encoder.
+        how: ``cls`` (``cls_state`` itself), ``mean`` (mean of the tokens of the visible bands) or
+            ``window`` (mean of the tokens of the visible bands where ``window`` is True).
+        window: Boolean (n_bands,), the bands inside the diagnostic windows (``window`` only).
+
+    Returns:
+        Embeddings, shape (B, d_model).
+
+    Raises:
+        ValueError: on an unknown ``how`` (naming :data:`POOLINGS`), ``window`` pooling without
+            ``window``, or a spectrum with no band to pool (naming its row in the batch).
+
+    """
+    if how not in POOLINGS:
+        raise ValueError(f"unknown pooling {how!r}; expected one of {POOLINGS}")
+    if how == "cls":
+        return cls_state
+    keep = ~mask  # (B, N)
+    if how == "window":
+        if window is None:
+            raise ValueError("pooling 'window' needs the window bands (window, shape (n_bands,))")
+        keep = keep & window.to(device=mask.device, dtype=torch.bool)  # (B, N)
+    count = keep.sum(dim=1)  # (B,)
+    if bool((count == 0).any()):
+        row = int(torch.nonzero(count == 0)[0])
+        raise ValueError(f"pooling {how!r}: spectrum row {row} has no visible band to pool")
+    w = keep.to(tokens.dtype).unsqueeze(-1)  # (B, N, 1)
+    return (tokens * w).sum(dim=1) / count.to(tokens.dtype).unsqueeze(-1)  # (B, d)

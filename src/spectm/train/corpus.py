@@ -1,13 +1,15 @@
 """The pretraining corpus: unlabelled water spectra on the model band grid.
 
-Each row is one valid water pixel from a chip, linearly resampled onto the model grid, or one
-pixel of a temporal pixel pair (spectrum at t plus the spectrum of the same place 8 days later).
+Each row is one valid water pixel from a chip, linearly resampled onto the model grid, one
+pixel of a temporal pixel pair (spectrum at t plus the spectrum of the same place 8 days later),
+or, on request, one spectrum of a labelled table (its Rrs and time only, never its label).
 
 The corpus table is defined in :mod:`spectm.io.corpus`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from spectm._io import PathLike
+from spectm.datasets import read_dataset, validate_dataset
 from spectm.evaluate.splits import date_groups
 from spectm.io.chips import load_chip_pixels
 from spectm.io.corpus import FUTURE_PREFIX, PAIR_COLUMNS
@@ -138,6 +141,64 @@ def _read_pairs(
     return meta, cur, fut, cur_res.gap_filled | fut_res.gap_filled
 
 
+def _read_labelled(
+    tables: Sequence[PathLike | pd.DataFrame], target_nm: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict[str, int]]:
+    """Spectra of labelled tables on the grid: metadata, Rrs (sr-1), gap-filled bands, counts.
+
+    Only ``time_utc``, ``lat``, ``lon``, ``granule`` (when present) and ``Rrs_<nm>`` are taken;
+    no label column is read into the result. Rows whose Rrs is not finite over the span the grid
+    draws on are dropped, and so are repeats of a spectrum (same time, place and grid values,
+    e.g. the same overpass in the current-week and the 8-day-ahead table).
+    """
+    metas, spectra = [], []
+    gap = np.zeros(target_nm.size, dtype=bool)
+    n_read = n_invalid = 0
+    for k, table in enumerate(tables):
+        if isinstance(table, pd.DataFrame):
+            what = f"labelled table #{k}"
+            try:
+                validate_dataset(table)
+            except ValueError as err:
+                raise ValueError(f"{what}: {err}") from err
+            df = table.reset_index(drop=True)
+        else:
+            what = f"labelled table {table}"
+            df = read_dataset(table)
+        cols, wl = find_rrs_columns(df)
+        res = covering_resampler(wl, target_nm, what=f"{what} (Rrs_<nm>)")
+        src = df[cols].to_numpy(dtype=float)  # (n, n_src)
+        ok = _valid_rows(src, res)
+        n_read += len(df)
+        n_invalid += int((~ok).sum())
+        gap |= res.gap_filled
+        granule = df["granule"].astype(str) if "granule" in df.columns else pd.Series("", df.index)
+        metas.append(
+            pd.DataFrame(
+                {
+                    "granule": granule[ok].to_numpy(dtype=object),
+                    "time_utc": pd.to_datetime(df["time_utc"][ok], utc=True).array,
+                    "lat": df["lat"][ok].to_numpy(dtype=float),
+                    "lon": df["lon"][ok].to_numpy(dtype=float),
+                    "source": "labelled",
+                }
+            )
+        )
+        spectra.append(res(src[ok]).astype(np.float32))
+    meta = pd.concat(metas, ignore_index=True)
+    grid = np.concatenate(spectra)  # (n, n_grid)
+    key = pd.concat(
+        [meta[["time_utc", "lat", "lon"]], pd.DataFrame(grid)], axis=1, ignore_index=True
+    )
+    repeat = key.duplicated().to_numpy()
+    counts = {
+        "n_labelled_read": n_read,
+        "n_labelled_invalid": n_invalid,
+        "n_labelled_repeats": int(repeat.sum()),
+    }
+    return meta[~repeat].reset_index(drop=True), grid[~repeat], gap, counts
+
+
 def _split_by_date(times: pd.Series, val_fraction: float, seed: int) -> np.ndarray:
     """``train``/``val`` per row; every overpass date (hence every granule) on one side."""
     if not 0.0 <= val_fraction < 1.0:
@@ -161,11 +222,23 @@ def build_corpus(
     *,
     grid: str,
     pixel_pairs_path: PathLike | None = None,
+    labelled_tables: Sequence[PathLike | pd.DataFrame] | PathLike | pd.DataFrame = (),
     max_pixels: int,
     val_fraction: float,
     seed: int,
 ) -> pd.DataFrame:
-    """Collect valid water pixels from chips (and pixel pairs) on a model band grid.
+    """Collect valid water pixels from chips (and pixel pairs, labelled spectra) on a model grid.
+
+    With ``labelled_tables`` the corpus also holds the Rrs spectra of the labelled tables, on
+    their own overpass dates (``source == "labelled"``). This is transductive use of unlabelled
+    inputs: the encoder is pretrained on the very spectra it is later probed or fine-tuned on
+    (never on their labels), so scores of a model pretrained this way measure the transductive
+    setting, not generalisation to spectra unseen in pretraining.
+
+    The split: chip and pair rows get exactly the split they get without ``labelled_tables``
+    (``val_fraction`` of their overpass dates); a labelled spectrum joins the side of its date
+    when chips or pairs share that date, and ``train`` otherwise. Every date stays on one side and
+    the validation rows of the chips and pairs do not change.
 
     Args:
         chip_paths: Chip files (NetCDF-4: ``Rrs`` (y, x, wavelength) sr-1, NaN invalid; 2-D
@@ -174,6 +247,12 @@ def build_corpus(
         pixel_pairs_path: Optional Parquet of temporal pixel pairs (``granule_t``, ``granule_t8``,
             ``lat``, ``lon``, ``lead_hours``, ``Rrs_<nm>`` at t, ``future_Rrs_<nm>`` at t + 8 d,
             sensor nm). All valid pairs are kept; the chip pixel they duplicate is dropped.
+        labelled_tables: Labelled datasets (:mod:`spectm.datasets` contract): one or a sequence
+            of Parquet paths or DataFrames. Their ``Rrs_<nm>`` (sensor nm), ``time_utc``,
+            ``lat``, ``lon`` and ``granule`` (empty when absent) enter the corpus, resampled as
+            chip pixels are; no label column does. Spectra not finite over the grid's span are
+            dropped, and so are repeats (same time, place and grid values). Their
+            ``future_Rrs_<nm>`` are NaN. Default: none.
         max_pixels: At most this many chip pixels, drawn uniformly (seeded) over all chips.
         val_fraction: Fraction of overpass dates held out as ``val``.
         seed: Seed of the pixel sample and of the split.
@@ -182,7 +261,8 @@ def build_corpus(
         The corpus table (schema in the module docstring), ``attrs`` filled.
 
     Raises:
-        ValueError: on malformed chips or pairs (naming the file), or no valid pixel at all.
+        ValueError: on malformed chips, pairs or labelled tables (naming the file or table), or
+            no valid chip or pair pixel at all.
 
     """
     if max_pixels < 1:
@@ -218,6 +298,23 @@ def build_corpus(
     meta = meta.reset_index(drop=True)
     meta["time_utc"] = pd.to_datetime(meta["time_utc"], utc=True)
     meta.insert(4, "split", _split_by_date(meta["time_utc"], val_fraction, seed))
+    counts = {"n_labelled_rows": 0}
+    tables = (
+        [labelled_tables]
+        if isinstance(labelled_tables, str | os.PathLike | pd.DataFrame)
+        else list(labelled_tables)
+    )
+    if tables:
+        lmeta, lspec, lgap, lcounts = _read_labelled(tables, target)
+        gap |= lgap
+        counts = {"n_labelled_rows": len(lmeta), **lcounts}
+        val_dates = date_groups(meta.loc[meta["split"] == "val", "time_utc"])
+        lval = np.isin(date_groups(lmeta["time_utc"]), val_dates)
+        lmeta.insert(4, "split", np.where(lval, "val", "train").astype(object))
+        lmeta["time_utc"] = lmeta["time_utc"].dt.as_unit(meta["time_utc"].dt.unit)  # as chips
+        meta = pd.concat([meta, lmeta], ignore_index=True)
+        spectra = np.concatenate([spectra, lspec])
+        future = np.concatenate([future, np.full(lspec.shape, np.nan, dtype=np.float32)])
     bands = pd.DataFrame(spectra, columns=rrs_columns(target))
     fut = pd.DataFrame(future, columns=rrs_columns(target, prefix=FUTURE_PREFIX))
     df = pd.concat([meta, bands, fut], axis=1)
@@ -234,4 +331,5 @@ def build_corpus(
         "val_fraction": val_fraction,
         "seed": seed,
     }
+    df.attrs.update(counts)  # n_labelled_rows (and, with labelled tables, what was dropped)
     return df
