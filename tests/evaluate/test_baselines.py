@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
-from sklearn.model_selection import GridSearchCV, cross_val_predict
+from sklearn.dummy import DummyRegressor
+from sklearn.model_selection import GridSearchCV, cross_val_predict, cross_val_score
 
 from spectm.data_files import data_path
 from spectm.evaluate.baselines import (
@@ -172,8 +173,8 @@ def test_param_grid_caps_sample_and_feature_bounded_values():
 def test_configuration_count():
     assert len(ALGORITHMS) == 8
     demo = {a: ALGORITHMS[a].n_points("demo") for a in ALGORITHMS}
-    assert demo["ridge"] == 3 and demo["elasticnet"] == 1
-    assert n_configurations(["ridge", "knn"], ["a", "b", "c"], "demo") == 3 * (3 + 2)
+    assert demo["ridge"] == 5 and demo["lasso"] == 3 and demo["elasticnet"] == 1
+    assert n_configurations(["ridge", "knn"], ["a", "b", "c"], "demo") == 3 * (5 + 2)
     assert n_configurations(["svr"], ["a"], "full") == 4 * 4 * 2
     full = sum(ALGORITHMS[a].n_points("full") for a in ALGORITHMS)
     assert n_configurations(list(ALGORITHMS), ["a"] * 2, "full") == 2 * full
@@ -185,12 +186,13 @@ def test_inner_cv_groups_are_dates():
     dates = date_groups(df.time_utc)
     y = df.log10_microcystin.to_numpy()
     cell = fit_cell(x, y, dates, algorithm="ridge", feature_names=names, **{**CELL, "seed": 3})
-    assert len(cell.inner_splits) == 5 and len(cell.cv_mse) == 3
+    assert len(cell.inner_splits) == 5 and len(cell.cv_mse) == 5  # the grid; constant apart
+    assert np.isfinite(cell.constant_mse) and not cell.constant
     validated = np.concatenate([te for _, te in cell.inner_splits])
     assert np.array_equal(np.sort(validated), np.arange(len(df)))
     for tr, te in cell.inner_splits:
         assert set(dates[tr]).isdisjoint(dates[te])
-    assert cell.n_fits == 3 * 5 + 1  # search (its out-of-fold predictions calibrate) + refit
+    assert cell.n_fits == 5 * 5 + 1  # search (its out-of-fold predictions calibrate) + refit
     assert inner_date_splits(np.array(["d1"] * 4), n_splits=3, seed=0) == []
 
 
@@ -215,7 +217,13 @@ def test_search_and_interval_match_sklearn_gridsearch_and_cross_val_predict(algo
     grid = param_grid(algorithm, "demo", n_features=model_width(names, n_min), n_train=n_min)
     pipe = make_pipeline(algorithm, names, n_train=n_min, seed=2)
     ref = GridSearchCV(pipe, grid, scoring="neg_mean_squared_error", cv=cell.inner_splits).fit(x, y)
+    assert not cell.constant  # the signal beats the training mean by far
     assert cell.best_params == {k.split("__", 1)[1]: v for k, v in ref.best_params_.items()}
+    mean_model = cross_val_score(
+        DummyRegressor(), x, y, cv=cell.inner_splits, scoring="neg_mean_squared_error"
+    )
+    assert cell.constant_mse == pytest.approx(-mean_model.mean(), rel=1e-12)
+    assert cell.constant_mse > min(cell.cv_mse)
     assert np.allclose(cell.cv_mse, -ref.cv_results_["mean_test_score"], rtol=1e-10)
     oof = cross_val_predict(ref.best_estimator_, x, y, cv=cell.inner_splits)
     assert cell.halfwidth == pytest.approx(conformal_halfwidth(np.abs(y - oof), alpha=0.2))
@@ -240,18 +248,26 @@ def test_column_pca_matches_sklearn_columntransformer_pca(n, k):
         ColumnPCA(columns=(0, 1), n_components=3).fit(x)
 
 
-def test_single_date_training_part_has_infinite_interval():
+@pytest.mark.parametrize("features", ["rrs_native", "pca_rrs"])
+def test_single_date_training_part_uses_the_constant(features):
     df = synthetic(n_dates=1, per_date=6)
-    x, names = build_features(df, "rrs_native")
-    cell = fit_cell(
-        x,
-        df.log10_microcystin.to_numpy(),
-        date_groups(df.time_utc),
-        algorithm="ridge",
-        feature_names=names,
-        **CELL,
+    x, names = build_features(df, features)
+    y = df.log10_microcystin.to_numpy()
+    cell = fit_cell(x, y, date_groups(df.time_utc), algorithm="ridge", feature_names=names, **CELL)
+    assert cell.constant and cell.best_params == {"constant": True}
+    assert cell.n_fits == 1 and cell.n_points == 0 and cell.inner_splits == []
+    assert math.isnan(cell.constant_mse) and cell.cv_mse == []
+    assert np.allclose(cell.model.predict(x[::-1] + 1.0), sum(y) / 6)
+    assert isinstance(cell.model.named_steps["model"], DummyRegressor)
+    assert ("features" in cell.model.named_steps) == (features == "pca_rrs")
+    # leave-one-out residuals of the mean; alpha = 0.1, n = 6: rank ceil(7 * 0.9) = 7 > 6, so the
+    # largest one
+    loo = [abs(y[i] - (sum(y) - y[i]) / 5) for i in range(6)]
+    assert cell.halfwidth == pytest.approx(max(loo), rel=1e-12)
+    one = fit_cell(
+        x[:1], y[:1], date_groups(df.time_utc)[:1], algorithm="ridge", feature_names=names, **CELL
     )
-    assert math.isinf(cell.halfwidth) and cell.n_fits == 1 and cell.best_params == {"alpha": 10.0}
+    assert one.constant and math.isinf(one.halfwidth)  # one row: nothing to calibrate on
 
 
 def test_ridge_recovers_a_linear_signal_end_to_end():
@@ -267,7 +283,8 @@ def test_ridge_recovers_a_linear_signal_end_to_end():
     assert sorted(pred.row_id) == list(range(len(df)))  # each row predicted once
     s = summarise(pred)
     assert s.loc[s.dt_stratum == "all", "r2_log10"].item() > 0.8
-    assert info["n_cells"] == 5 and info["n_fits"] == 5 * (3 * 3 + 1)
+    assert info["n_cells"] == 5 and info["n_fits"] == 5 * (5 * 3 + 1)
+    assert info["n_cells_constant"] == 0
     assert json.loads(pred.config.iloc[0])["inner_folds"] == 3
 
 
@@ -287,6 +304,7 @@ def test_every_algorithm_runs_with_tiny_fractions_and_counts_add_up():
     assert set(pred.method) == set(algos)
     assert np.isfinite(pred.y_pred_log10).all()
     assert (pred.pi_hi_log10 >= pred.pi_lo_log10).all()
+    assert np.isfinite(pred.pi_hi_log10 - pred.pi_lo_log10).all()  # 5 rows: capped rank
     # the date groups of the outer folds never mix
     for _, g in pred.groupby(["method", "fraction", "seed"]):
         assert g.groupby("date").fold.nunique().max() == 1

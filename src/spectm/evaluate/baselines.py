@@ -10,8 +10,24 @@ For each dataset x horizon, seed, outer fold, label fraction, algorithm and feat
    scored by the mean over folds of the mean squared error in log10 units (what ``GridSearchCV``
    with ``neg_mean_squared_error`` computes, ties to the first grid point as it does; a test checks
    that both choose the same point), then a refit on all training rows.
+   The constant predictor (the mean of the training target) is a candidate of every search, scored
+   exactly like a grid point (its out-of-fold prediction for an inner validation fold is the mean
+   of that fold's inner-training target). It wins ties, the simplest model: the best grid point
+   replaces it only when its CV MSE is lower by more than one standard error of the paired
+   per-row difference of squared out-of-fold errors (the one-standard-error rule, Hastie et al.
+   2009, sec. 7.10, :data:`CONSTANT_MARGIN_SE`; with 15 training rows, CV differences of that
+   size arise between uninformative models by chance) and by more than a relative ``1e-9``
+   (:data:`TIE_RTOL`: rounding cannot pick an equivalent shrunken model). The constant is
+   refitted as ``[features] -> StandardScaler -> DummyRegressor(mean)`` with
+   ``best_params == {"constant": True}`` (:data:`CONSTANT_PARAMS`). So a cell whose inputs do not
+   beat the mean across sampling dates predicts the mean instead of an overfitted model (small
+   label fractions, uninformative features). The grids also reach the constant on their
+   own: ridge's largest alpha (``1e4`` demo, ``1e6`` full) shrinks the standardised coefficients
+   to almost zero, and lasso's largest (``3``) zeroes them all for any target with standard
+   deviation <= 3 log10 units (on standardised inputs every coefficient is zero once
+   ``alpha >= max_j |cov(x_j, y)|``, which is at most ``std(y)``).
 3. Interval: CV-residual split conformal. The search already predicted every training row once
-   out of fold with each grid point; the chosen point's out-of-fold predictions give the residuals
+   out of fold with each candidate; the chosen one's out-of-fold predictions give the residuals
    (what ``cross_val_predict`` with the chosen hyper-parameters and the same date folds returns,
    without fitting those models again), and the ``ceil((n+1)(1-alpha))``-th smallest absolute
    residual is the half-width ``q``
@@ -19,12 +35,16 @@ For each dataset x horizon, seed, outer fold, label fraction, algorithm and feat
    the refitted model. This is the "K-fold CV" interval of Barber et al. (2021, Ann. Statist.
    49:486), not CV+: it has no finite-sample guarantee in the worst case (it is near nominal when
    the refitted model behaves like the fold models), so empirical coverage is always reported.
-   Fewer than ``1/alpha - 1`` residuals give ``q = inf`` (an unbounded, honest interval).
+   Fewer than ``1/alpha - 1`` residuals (the rank exceeds ``n``) give the largest residual
+   (``small_n="max"``, :data:`spectm.evaluate.conformal.PROTOCOL_SMALL_N`): a finite interval
+   whose nominal coverage is not guaranteed.
 
 Every pipeline is ``[feature PCA when pca_rrs] -> StandardScaler -> model``, fitted inside the CV.
 Grids whose values depend on the sample size (KNN neighbours, PLS components, PCA components) are
 capped at the smallest inner training fold. A training part with a single sampling date cannot be
-cross-validated: the middle value of each grid list is used and the interval is infinite.
+cross-validated: the constant predictor is chosen, calibrated on the leave-one-out residuals of
+the mean, ``|y_i - mean(y_-i)| = |y_i - mean(y)| n / (n - 1)`` (one row: ``q = inf``, nothing to
+calibrate on).
 """
 
 from __future__ import annotations
@@ -42,6 +62,7 @@ import sklearn
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.cross_decomposition import PLSRegression
+from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import ElasticNet, Lasso, Ridge
 from sklearn.model_selection import GroupKFold, ParameterGrid
@@ -52,19 +73,31 @@ from sklearn.svm import SVR
 from threadpoolctl import threadpool_limits
 
 from spectm.config import EvaluationConfig
-from spectm.evaluate.conformal import conformal_halfwidth
+from spectm.evaluate.conformal import (
+    PROTOCOL_SMALL_N,
+    conformal_halfwidth,
+    loo_mean_abs_residuals,
+)
 from spectm.evaluate.features import build_features, feature_transformer, model_width
 from spectm.evaluate.protocol import (
     LabelledGroup,
     check_fractions,
     concat_predictions,
+    evaluation_cells,
     labelled_groups,
-    outer_cells,
     prediction_frame,
 )
 
 GRIDS = ("demo", "full")
 SCORING = "neg_mean_squared_error"
+CONSTANT_PARAMS: Mapping[str, Any] = {"constant": True}
+"""``CellFit.best_params`` of a cell whose search chose the constant predictor."""
+TIE_RTOL = 1e-9
+"""A grid point replaces the constant only when its CV MSE is lower by more than this fraction."""
+CONSTANT_MARGIN_SE = 1.0
+"""... and lower by more than this many standard errors of the paired per-row difference of the
+squared out-of-fold errors (the one-standard-error rule, Hastie et al. 2009, sec. 7.10, with the
+constant as the simplest model); 0 = the lower CV MSE wins, ties to the constant."""
 
 
 @dataclass(frozen=True)
@@ -126,12 +159,18 @@ _ALGOS = (
     Algorithm(
         "ridge",
         _ridge,
-        {"demo": {"alpha": [1.0, 10.0, 100.0]}, "full": {"alpha": list(np.logspace(-2, 4, 7))}},
+        {
+            "demo": {"alpha": [1.0, 10.0, 100.0, 1e3, 1e4]},
+            "full": {"alpha": [float(a) for a in np.logspace(-2, 6, 9)]},
+        },
     ),
     Algorithm(
         "lasso",
         _lasso,
-        {"demo": {"alpha": [0.02, 0.1]}, "full": {"alpha": [0.001, 0.003, 0.01, 0.03, 0.1]}},
+        {
+            "demo": {"alpha": [0.02, 0.1, 3.0]},
+            "full": {"alpha": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]},
+        },
     ),
     Algorithm(
         "elasticnet",
@@ -285,17 +324,43 @@ def inner_date_splits(
     return list(cv.split(np.zeros((dates.size, 1)), groups=dates))
 
 
+def constant_pipeline(feature_names: list[str], *, n_train: int) -> Pipeline:
+    """``[PCA of pca_* columns] -> StandardScaler -> DummyRegressor(mean)``: the constant model.
+
+    It predicts the mean of the training target whatever the input; the feature steps are kept
+    so that it has the steps (``named_steps``) of every other cell.
+
+    Args:
+        feature_names: Columns of ``X``.
+        n_train: Smallest number of rows any fit will see (caps the PCA components).
+    """
+    steps: list[tuple[str, Any]] = []
+    ft = feature_transformer(feature_names, n_train)
+    if ft is not None:
+        steps.append(("features", ft))
+    steps += [("scale", StandardScaler()), ("model", DummyRegressor(strategy="mean"))]
+    return Pipeline(steps)
+
+
 @dataclass
 class CellFit:
     """One fitted baseline cell.
 
     Attributes:
-        model: Pipeline refitted on all training rows with the chosen hyper-parameters.
-        best_params: Chosen hyper-parameters (``model__``/``features__`` prefixes removed).
-        halfwidth: Conformal half-width ``q`` (log10 units); ``inf`` when not calibratable.
+        model: Pipeline refitted on all training rows with the chosen candidate (with
+            ``constant``: :func:`constant_pipeline`, whose ``model`` step is a
+            ``DummyRegressor``).
+        best_params: Chosen hyper-parameters (``model__``/``features__`` prefixes removed);
+            :data:`CONSTANT_PARAMS` when the constant was chosen.
+        halfwidth: Conformal half-width ``q`` (log10 units); ``inf`` only with a single training
+            row (nothing to calibrate on).
         inner_splits: Inner date folds used (indices into the training rows).
-        n_points: Grid points searched.
-        n_fits: Pipeline fits run (grid points x inner folds + the refit).
+        n_points: Grid points searched (the constant candidate not counted; 0 without inner CV).
+        n_fits: Pipeline fits run (grid points x inner folds + the refit; the constant's fold
+            predictions are means, not counted).
+        constant: Whether the constant predictor (the training mean) was chosen: no grid point
+            beat it in the inner CV by the margin, or there was a single sampling date.
+        constant_mse: Mean inner-fold MSE of the constant candidate (NaN without inner CV).
         cv_mse: Mean inner-fold MSE (log10 units squared) per grid point, in grid order (empty
             without inner CV).
         warnings: ``"Category: message"`` (first 90 characters) of each warning raised in fit.
@@ -307,6 +372,8 @@ class CellFit:
     inner_splits: list[tuple[np.ndarray, np.ndarray]]
     n_points: int
     n_fits: int
+    constant: bool = False
+    constant_mse: float = float("nan")
     cv_mse: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -322,8 +389,14 @@ def fit_cell(
     inner_splits: int,
     seed: int,
     alpha: float,
+    margin_se: float = CONSTANT_MARGIN_SE,
 ) -> CellFit:
     """Tune, refit and calibrate one baseline on one training part.
+
+    The candidates are the grid points and the constant predictor (the training mean), scored by
+    the same inner date-grouped CV; the best grid point (the first on ties, as ``GridSearchCV``)
+    must beat the constant by ``margin_se`` standard errors, else the constant is chosen; it is
+    also chosen without inner CV (a single sampling date). See the module docstring.
 
     Args:
         x: Training features, shape ``(n_train, n_features)``.
@@ -335,7 +408,15 @@ def fit_cell(
         inner_splits: Inner date folds requested.
         seed: Random state (inner fold shuffling, stochastic models).
         alpha: Conformal miscoverage (interval level ``1 - alpha``).
+        margin_se: Standard errors by which the best grid point must beat the constant
+            (:data:`CONSTANT_MARGIN_SE`; 0: by any amount beyond :data:`TIE_RTOL`).
+
+    Returns:
+        The fitted cell; ``halfwidth`` from the chosen candidate's out-of-fold residuals (single
+        date: the leave-one-out residuals of the mean), capped at the largest residual when
+        there are too few for the rank (``small_n="max"``).
     """
+    y = np.asarray(y, dtype=float)
     splits = inner_date_splits(dates, n_splits=inner_splits, seed=seed)
     n_min = min((len(tr) for tr, _ in splits), default=len(y))
     pipe = make_pipeline(algorithm, feature_names, n_train=n_min, seed=seed)
@@ -343,33 +424,77 @@ def fit_cell(
         algorithm, grid, n_features=model_width(feature_names, n_min), n_train=n_min
     )
     points = list(ParameterGrid(grid_dict))
-    halfwidth = float("inf")
     cv_mse: list[float] = []
+    constant_mse = float("nan")
+    params: dict[str, Any] | None = None  # None: the constant
     # One BLAS/OpenMP thread: parallelism is over cells (run_baseline_grid's n_jobs); nested
     # threads on these tiny problems only contend (HistGradientBoosting was 10x slower).
     with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if not splits:  # a single date: nothing to cross-validate or calibrate on
-            params = {k: v[len(v) // 2] for k, v in grid_dict.items()}
+        if not splits:  # a single date: no inner CV, the constant, calibrated leave-one-out
+            resid = loo_mean_abs_residuals(y)
         else:
-            best_mse = float("inf")
+            best_oof = _constant_out_of_fold(y, splits)
+            constant_mse = _fold_mse(y, best_oof, splits)
+            best, best_grid_oof = 0, best_oof
             for i, point in enumerate(points):
                 oof = _out_of_fold(clone(pipe).set_params(**point), x, y, splits)
-                cv_mse.append(float(np.mean([np.mean((y[va] - oof[va]) ** 2) for _, va in splits])))
-                if i == 0 or cv_mse[-1] < best_mse:  # strict: ties keep the first, as GridSearchCV
-                    best_mse, params, best_oof = cv_mse[-1], point, oof
-            halfwidth = conformal_halfwidth(np.abs(y - best_oof), alpha=alpha)
-        model = clone(pipe).set_params(**params).fit(x, y)
+                cv_mse.append(_fold_mse(y, oof, splits))
+                if i == 0 or cv_mse[-1] < cv_mse[best]:  # ties keep the first, as GridSearchCV
+                    best, best_grid_oof = i, oof
+            if _beats_constant(y, best_grid_oof, best_oof, splits, margin_se):  # else: constant
+                params, best_oof = points[best], best_grid_oof
+            resid = np.abs(y - best_oof)
+        halfwidth = conformal_halfwidth(resid, alpha=alpha, small_n=PROTOCOL_SMALL_N)
+        if params is None:
+            model = constant_pipeline(feature_names, n_train=n_min).fit(x, y)
+        else:
+            model = clone(pipe).set_params(**params).fit(x, y)
     return CellFit(
         model=model,
-        best_params=_clean(params),
+        best_params=dict(CONSTANT_PARAMS) if params is None else _clean(params),
         halfwidth=halfwidth,
         inner_splits=splits,
         n_points=len(points) if splits else 0,
         n_fits=len(points) * len(splits) + 1,
+        constant=params is None,
+        constant_mse=constant_mse,
         cv_mse=cv_mse,
         warnings=[f"{w.category.__name__}: {str(w.message)[:90]}" for w in caught],
     )
+
+
+def _beats_constant(
+    y: np.ndarray,
+    grid_oof: np.ndarray,
+    const_oof: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    margin_se: float,
+) -> bool:
+    """Whether the best grid point's inner-CV MSE beats the constant's by more than the margin.
+
+    The margin is ``margin_se`` standard errors of the paired per-row difference of squared
+    out-of-fold errors (grid point minus constant), and at least a relative :data:`TIE_RTOL`.
+    """
+    grid_mse, const_mse = _fold_mse(y, grid_oof, splits), _fold_mse(y, const_oof, splits)
+    if not grid_mse < const_mse * (1.0 - TIE_RTOL):
+        return False
+    diff = (y - grid_oof) ** 2 - (y - const_oof) ** 2  # (n,), every row predicted once
+    se = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
+    return grid_mse < const_mse - margin_se * se
+
+
+def _constant_out_of_fold(y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The constant candidate out of fold: each validation fold gets its training part's mean."""
+    oof = np.full(y.shape, np.nan)
+    for tr, va in splits:
+        oof[va] = y[tr].mean()
+    return oof
+
+
+def _fold_mse(y: np.ndarray, oof: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean over validation folds of the fold MSE (as ``neg_mean_squared_error`` scores)."""
+    return float(np.mean([np.mean((y[va] - oof[va]) ** 2) for _, va in splits]))
 
 
 def _out_of_fold(
@@ -403,13 +528,20 @@ def _run_task(
     inner_splits: int,
     grid: str,
     alpha: float,
+    protocols: Sequence[str],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """All outer folds x fractions of one (dataset, horizon, feature set, algorithm, seed)."""
+    """All outer cells (protocols, folds, fractions) of one task.
+
+    A task is one dataset x horizon x feature set x algorithm x seed.
+    """
     y, dates = group.y, group.dates
-    counts: dict[str, Any] = {"cells": 0, "fits": 0, "points": 0, "no_inner_cv": 0}
+    counts: dict[str, Any] = {"cells": 0, "fits": 0, "points": 0, "no_inner_cv": 0, "constant": 0}
     caught: Counter[str] = Counter()
     frames = []
-    for cell in outer_cells(dates, seeds=[seed], fractions=fractions, n_splits=n_splits):
+    cells = evaluation_cells(
+        dates, seeds=[seed], fractions=fractions, n_splits=n_splits, protocols=protocols
+    )
+    for cell in cells:
         tr = cell.train
         fit = fit_cell(
             x[tr],
@@ -428,6 +560,7 @@ def _run_task(
         counts["fits"] += fit.n_fits
         counts["points"] += fit.n_points
         counts["no_inner_cv"] += int(not fit.inner_splits)
+        counts["constant"] += int(fit.constant)
         caught.update(fit.warnings)
         config = {**fit.best_params, "inner_folds": len(fit.inner_splits), "n_train": tr.size}
         frames.append(
@@ -512,6 +645,7 @@ def run_baseline_grid(
             inner_splits=inner_splits,
             grid=grid,
             alpha=alpha,
+            protocols=evaluation.protocols,
         )
         for x, names, group, algo, fs, seed in tasks
     )
@@ -530,15 +664,23 @@ def run_baseline_grid(
         "n_fits": sum(r[1]["fits"] for r in results),
         "n_grid_points_searched": sum(r[1]["points"] for r in results),
         "n_cells_without_inner_cv": sum(r[1]["no_inner_cv"] for r in results),
+        "n_cells_constant": sum(r[1]["constant"] for r in results),
         "warnings": dict(caught),
         "n_rows": n_rows,
         "fractions": [float(f) for f in fractions],
         "seeds": [int(s) for s in seeds],
+        "protocols": list(evaluation.protocols),
         "n_splits": n_splits,
         "inner_splits": inner_splits,
         "alpha": alpha,
-        "inner_cv": "exhaustive grid, GroupKFold on sampling dates, mean fold MSE (log10)",
-        "conformal": "CV-residual split conformal: out-of-fold |residuals| of the chosen point",
+        "inner_cv": (
+            "exhaustive grid + the constant (training mean; the best grid point must beat it by "
+            f"{CONSTANT_MARGIN_SE:g} SE), GroupKFold on sampling dates, mean fold MSE (log10)"
+        ),
+        "conformal": (
+            "CV-residual split conformal: out-of-fold |residuals| of the chosen candidate; "
+            "the largest residual when the rank exceeds n"
+        ),
         "n_jobs": n_jobs,
         "sklearn_version": sklearn.__version__,
         "wall_seconds": round(time.perf_counter() - t0, 2),

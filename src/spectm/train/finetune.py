@@ -3,7 +3,8 @@
 Modes:
     ``frozen``: pooled embeddings of every spectrum are computed once (eval mode, no gradients)
         and the baselines' ridge protocol runs on them (:func:`linear_probe`:
-        :func:`spectm.evaluate.baselines.fit_cell`, algorithm ``ridge``: StandardScaler -> Ridge,
+        :func:`spectm.evaluate.baselines.fit_cell`, algorithm ``ridge``: StandardScaler -> Ridge
+        or the constant predictor when the inner CV prefers it,
         alpha chosen by inner CV over ``GroupKFold`` on the training part's sampling dates, and
         the CV-residual split-conformal half-width from that search's out-of-fold predictions).
     ``full``: the encoder and a linear head on the pooled embedding are trained end to end
@@ -39,7 +40,11 @@ from torch.nn import functional as F
 
 from spectm.config import EvaluationConfig
 from spectm.evaluate.baselines import CellFit, fit_cell
-from spectm.evaluate.conformal import conformal_halfwidth
+from spectm.evaluate.conformal import (
+    PROTOCOL_SMALL_N,
+    conformal_halfwidth,
+    loo_mean_abs_residuals,
+)
 from spectm.model.device import autocast
 from spectm.model.encoder import SpecTM
 from spectm.model.pretrained import ModelMeta, embed, model_inputs
@@ -179,14 +184,20 @@ class FullFit:
         meta: Pretrained meta (grid, normalisation).
         y_mean: Target mean of the fit rows (log10 ug/L).
         y_std: Target standard deviation of the fit rows (log10 ug/L).
-        halfwidth: Split-conformal half-width from the validation residuals (log10; inf if none).
+        halfwidth: Split-conformal half-width (log10 ug/L), from ``calibration``; ``inf`` only
+            when nothing calibrates the kept model.
         history: Per epoch: ``epoch`` (0 = initial head, before any update), ``train_mse``
             (epoch 0: on the fit rows; then the mean over the epoch's batches) and ``val_mse``
             (after the epoch), both in standardised target units.
-        best_epoch: Epoch whose weights were kept (0 = the initial head; the last without
-            validation rows).
+        best_epoch: Epoch whose weights were kept (0 = the initial head; with fewer than two
+            sampling dates always 0; with ``val_fraction = 0`` the last).
         n_fit: Rows trained on.
         n_val: Validation (calibration) rows.
+        calibration: Where ``halfwidth`` comes from: ``validation`` (the held-out dates'
+            residuals, the largest one when they are fewer than the conformal rank needs),
+            ``probe`` (fewer than two sampling dates: the initial head's own calibration, the
+            linear probe's half-width, i.e. the leave-one-out residuals of the mean) or ``none``
+            (``val_fraction = 0`` with several dates: ``inf``).
 
     """
 
@@ -199,6 +210,7 @@ class FullFit:
     best_epoch: int = 0
     n_fit: int = 0
     n_val: int = 0
+    calibration: str = "validation"
 
     @torch.no_grad()
     def predict(self, spectra: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
@@ -247,8 +259,10 @@ def linear_probe(
         alpha: Conformal miscoverage of the cell's half-width.
 
     Returns:
-        Weights (d,) and intercept with ``z @ w + b`` equal to the tuned
-        ``StandardScaler -> Ridge`` prediction, and the fitted cell (half-width, parameters).
+        Weights (d,) and intercept with ``z @ w + b`` equal to the tuned cell's prediction, and
+        the fitted cell (half-width, parameters). The cell is ``StandardScaler -> Ridge``, or the
+        constant predictor when it won the inner CV or there is a single sampling date
+        (``cell.constant``): then ``w = 0`` and ``b`` is the mean of ``y``.
 
     """
     names = [f"spectm_emb_{i}" for i in range(z.shape[1])]
@@ -263,6 +277,9 @@ def linear_probe(
         seed=seed,
         alpha=alpha,
     )
+    if c.constant:  # StandardScaler -> DummyRegressor(mean)
+        mean = np.ravel(c.model.named_steps["model"].constant_)[0]
+        return np.zeros(z.shape[1]), float(mean), c
     scale, ridge = c.model.named_steps["scale"], c.model.named_steps["model"]
     w = np.ravel(ridge.coef_) / scale.scale_
     return w, float(np.ravel(ridge.intercept_)[0] - np.sum(scale.mean_ * w)), c
@@ -281,6 +298,16 @@ def fit_full(
     device: torch.device,
 ) -> FullFit:
     """Fine-tune a copy of ``encoder`` + a linear head end to end on one training part.
+
+    Small label counts: the probe of ``probe_init`` may be the constant (the fit rows' mean;
+    :func:`linear_probe`), and epoch 0 competes in early stopping, so the kept model is never
+    worse than the initial head on the held-out dates; their residuals give the half-width, the
+    largest one when they are fewer than the conformal rank needs (``small_n="max"``). With fewer
+    than two sampling dates nothing is held out: no epoch is trained (nothing could pick one),
+    the initial head is kept (the probe, then the constant; or the zero head, also the mean) and
+    its own calibration gives the half-width: the leave-one-out residuals of the mean (the
+    probe's ``CellFit.halfwidth``), ``inf`` for a single row. With ``val_fraction = 0`` and
+    several dates every epoch runs, the last is kept, and the half-width is ``inf``.
 
     Args:
         encoder: Pretrained SpecTM (not modified).
@@ -312,19 +339,21 @@ def fit_full(
     )
     x, mask, wl = model_inputs(meta, spectra, device)
     yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=device)  # (n,)
+    probe: CellFit | None = None
     if cfg.probe_init:
         z = embed(encoder, meta, np.asarray(spectra)[fit_idx]).astype(float)  # (n_fit, d)
         ys = (y[fit_idx] - y_mean) / y_std
         grid, inner = cfg.ridge_grid, cfg.inner_splits
-        w, b, _ = linear_probe(
+        w, b, probe = linear_probe(
             z, ys, dates[fit_idx], grid=grid, inner_splits=inner, seed=seed, alpha=alpha
         )
         with torch.no_grad():
             reg.head.weight.copy_(torch.as_tensor(w[None, :], dtype=torch.float32))
             reg.head.bias.fill_(b)
+    several_dates = np.unique(dates).size >= 2  # else no epoch: nothing could pick one
     history: list[dict[str, float]] = []
     best_val, best_epoch, best_state, since = math.inf, 0, None, 0
-    for epoch in range(cfg.epochs + 1):  # epoch 0: the initial head, before any update
+    for epoch in range((cfg.epochs if several_dates else 0) + 1):  # 0: the initial head
         if epoch:
             total = 0.0
             reg.train()
@@ -372,5 +401,14 @@ def fit_full(
     )
     if val_idx.size:
         resid = np.abs(y[val_idx] - fit.predict(np.asarray(spectra)[val_idx]))
-        fit.halfwidth = conformal_halfwidth(resid, alpha=alpha)
+        fit.halfwidth = conformal_halfwidth(resid, alpha=alpha, small_n=PROTOCOL_SMALL_N)
+    elif not several_dates:  # the initial head kept: the mean, calibrated leave-one-out
+        fit.calibration = "probe"
+        if probe is not None:  # fitted on the standardised target
+            fit.halfwidth = probe.halfwidth * y_std
+        else:
+            loo = loo_mean_abs_residuals(y[fit_idx])
+            fit.halfwidth = conformal_halfwidth(loo, alpha=alpha, small_n=PROTOCOL_SMALL_N)
+    else:
+        fit.calibration = "none"
     return fit
