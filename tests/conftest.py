@@ -75,6 +75,8 @@ def evaluation(**kw: object) -> EvaluationConfig:
         "inner_splits": 3,
         "interval_alpha": 0.1,
         "grid": "demo",
+        "protocols": ("date_cv",),
+        "bootstrap": 200,
     }
     return EvaluationConfig(**{**base, **kw})  # type: ignore[arg-type]
 

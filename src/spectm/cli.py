@@ -131,10 +131,14 @@ def _cmd_pretrain(a: argparse.Namespace, cfg: SpectmConfig) -> None:
 
     model = replace(cfg.model, preset=_given(a.preset, cfg.model.preset))
     section = cfg.pretrain
-    overrides = {"max_epochs": a.max_epochs, "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed}
+    overrides = {"max_epochs": a.max_epochs, "batch_size": a.batch_size, "lr": a.lr}
     section = replace(section, **{k: v for k, v in overrides.items() if v is not None})
     pcfg = PretrainConfig.from_sections(
-        model, section, strategy=a.strategy, device=_given(a.device, cfg.device)
+        model,
+        section,
+        strategy=a.strategy,
+        seed=_given(a.seed, section.seeds[0]),
+        device=_given(a.device, cfg.device),
     )
     print(pretrain(a.corpus, a.out_dir, pcfg))
 
@@ -281,12 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("corpus", help="corpus Parquet (rule corpus)")
     s.add_argument("--out-dir", required=True, help="writes model.pt, losses.csv, config.json")
     s.add_argument("--strategy", choices=["targeted", "random", "none"], default="targeted")
-    s.add_argument("--preset", choices=["tiny", "paper"], help=_from_config("model.preset"))
+    s.add_argument("--preset", choices=["tiny", "small", "paper"], help=_from_config("model.preset"))
     s.add_argument("--max-epochs", type=int, help=_from_config("pretrain.max_epochs"))
     s.add_argument("--batch-size", type=int, help=_from_config("pretrain.batch_size"))
     s.add_argument("--lr", type=float, help=_from_config("pretrain.lr"))
     s.add_argument("--device", help=f"auto, cpu, cuda or mps {_from_config('device')}")
-    s.add_argument("--seed", type=int, help=_from_config("pretrain.seed"))
+    s.add_argument("--seed", type=int, help="(default: the first of pretrain.seeds in the config)")
     s.set_defaults(func=_cmd_pretrain)
 
     s = sub.add_parser(

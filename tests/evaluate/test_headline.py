@@ -68,10 +68,12 @@ def cell_frame(horizon, method, feature_set, fraction, seed, r2):
     return pd.DataFrame(
         {
             "dataset": "d",
+            "protocol": "date_cv",
             "method": method,
             "horizon": horizon,
             "feature_set": feature_set,
             "fraction": fraction,
+            "pretrain_seed": 0 if method.startswith("spectm") else -1,
             "seed": seed,
             "fold": np.arange(n) % 2,
             "row_id": np.arange(n),
@@ -170,6 +172,8 @@ def test_ablation_rows_are_seed_means_per_strategy(summary):
         "mean",
         "std",
         "n_seeds",
+        "n_pretrain_seeds",
+        "n_split_seeds",
     ]
     assert set(abl["mode"]) == {"frozen"}
     assert len(abl) == 2 * 2 * 3  # horizons x fractions x strategies; no baseline rows
@@ -255,7 +259,7 @@ def test_write_metric_tables_writes_every_output(tmp_path, predictions, monkeypa
         p = tmp_path / f"{name}.json"
         p.write_text(json.dumps({"n_configurations": n}))
         infos.append(p)
-    names = ("summary", "comparison", "ablation", "efficiency", "intervals")
+    names = ("summary", "comparison", "comparisons", "ablation", "efficiency", "intervals")
     outputs = {k: tmp_path / "metrics" / f"{k}.csv" for k in names}
     outputs["efficiency_figure"] = tmp_path / "figures" / "eff.png"
     outputs["scatter_figure"] = tmp_path / "figures" / "scatter.png"
@@ -269,7 +273,7 @@ def test_write_metric_tables_writes_every_output(tmp_path, predictions, monkeypa
 
     monkeypatch.setattr(headline, "save_figure", keep)
     with caplog.at_level(logging.INFO, logger="spectm.evaluate.headline"):
-        summary = write_metric_tables(paths, infos, outputs, alpha=0.2)
+        summary = write_metric_tables(paths, infos, outputs, alpha=0.2, n_boot=200)
     assert "baseline configurations over all grids: 7" in caplog.text
     for key, path in outputs.items():
         assert path.is_file(), key
@@ -284,6 +288,14 @@ def test_write_metric_tables_writes_every_output(tmp_path, predictions, monkeypa
     assert comp.spectm_r2_log10.to_numpy() == pytest.approx([0.7, 0.8])
     abl = pd.read_csv(outputs["ablation"])
     assert len(abl) == 12 and set(abl.strategy) == {"targeted", "random", "none"}
+    comps = pd.read_csv(outputs["comparisons"])
+    # per horizon: SpecTM vs best baseline at 5 % and 100 %, targeted vs random/none at both
+    assert len(comps) == 2 * (2 + 2 * 2)
+    cw = comps[(comps.horizon == "current_week") & (comps.fraction == 1.0)]
+    vs_best = cw[cw.what == "SpecTM vs best baseline"].iloc[0]
+    assert (vs_best.a, vs_best.b) == ("spectm_targeted_frozen (spectm)", "ridge (indices)")
+    assert vs_best["diff"] == pytest.approx(0.8 - 0.7)
+    assert vs_best.sentence.endswith(f"{vs_best.a} is better.")
     eff = pd.read_csv(outputs["efficiency"])
     assert eff.set_index("horizon").loc["current_week", "ratio"] == pytest.approx(3.0)
     iv = pd.read_csv(outputs["intervals"])
@@ -300,7 +312,8 @@ def test_write_metric_tables_writes_every_output(tmp_path, predictions, monkeypa
     assert list(base.get_xdata()) == pytest.approx([5.0, 25.0, 100.0])
     assert list(base.get_ydata()) == pytest.approx([0.2, 0.6, 0.7])
 
-    # scatter figure: the 100 % predictions of SpecTM and of the best baseline per cell
+    # scatter figure: one replicate (the first split seed) of the 100 % predictions of SpecTM
+    # and of the best baseline per cell
     sc_fig = figures[str(outputs["scatter_figure"])]
     ahead = next(ax for ax in sc_fig.axes if ax.get_title() == "d · 8day_ahead")
     pts = {c.get_label(): c.get_offsets() for c in ahead.collections}
@@ -308,7 +321,8 @@ def test_write_metric_tables_writes_every_output(tmp_path, predictions, monkeypa
         (predictions.horizon == "8day_ahead")
         & (predictions.method == "svr")
         & (predictions.fraction == 1.0)
+        & (predictions.seed == 0)
     )
     want = predictions.loc[sel, ["y_true_log10", "y_pred_log10"]].to_numpy()
     assert np.asarray(pts["svr (rrs)"]) == pytest.approx(want)
-    assert len(pts["spectm_targeted_frozen"]) == 20
+    assert len(pts["spectm_targeted_frozen"]) == 10

@@ -53,6 +53,7 @@ SETTINGS = {
     },
     "resample": {"target": "S2A", "srf_version": "4.0"},
     "evaluation": {"n_splits": 4, "seeds": [0, 1], "grid": "small"},
+    "pretrain_seeds": [0],
     "finetune_fractions": [0.05, 1.0],
     "baseline_algorithms": ["ridge", "svr"],
     "enmap_source": "demo",
@@ -107,7 +108,7 @@ def model_meta(strategy: str, summary: bool = True) -> ModelMeta:
     )
     return ModelMeta(
         model_config={},
-        pretrain_config={"preset": "tiny"},
+        pretrain_config={"preset": "tiny", "seed": 0},
         grid="paper",
         wavelengths_nm=[620.0, 670.0, 700.0],
         gap_filled_nm=[],
@@ -211,7 +212,7 @@ def write_inputs(root: Path) -> dict:
 
     i["models"], i["losses"], i["recon_tables"], i["recon_figures"] = [], [], [], []
     for k, s in enumerate(STRATEGIES):
-        d = root / "models" / "pretrain" / s
+        d = root / "models" / "pretrain" / s / "seed0"
         i["models"].append(save_model({}, model_meta(s), d / "model.pt"))
         losses = pd.DataFrame(
             {
@@ -222,13 +223,15 @@ def write_inputs(root: Path) -> dict:
         )
         i["losses"].append(d / "losses.csv")
         losses.to_csv(i["losses"][-1], index=False)
-        t = root / "metrics" / f"reconstruction_{s}.csv"
+        t = root / "metrics" / f"reconstruction_{s}_seed0.csv"
         t.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"strategy": [s], "window": ["615-640"], "pearson_r": [0.9 + k / 100]}).to_csv(
             t, index=False
         )
         i["recon_tables"].append(t)
-        i["recon_figures"].append(tiny_png(root / "figures" / f"reconstruction_{s}.png", f"C{k}"))
+        i["recon_figures"].append(
+            tiny_png(root / "figures" / f"reconstruction_{s}_seed0.png", f"C{k}")
+        )
 
     m = root / "metrics"
     i["summary"] = m / "summary.csv"
@@ -243,6 +246,23 @@ def write_inputs(root: Path) -> dict:
             "best_baseline_r2_log10": [0.5234],
         }
     ).to_csv(i["comparison"], index=False)
+    i["comparisons"] = m / "comparisons.csv"
+    sentence = "matchups · current_week, date-grouped CV, 100% labels: ... not distinguishable."
+    pd.DataFrame(
+        {
+            **{k: [v] for k, v in (("dataset", "matchups"), ("horizon", "current_week"))},
+            "protocol": ["date_cv"],
+            "fraction": [1.0],
+            "what": ["SpecTM vs best baseline"],
+            "a": ["spectm_targeted_frozen (spectm_paper)"],
+            "b": ["ridge (indices)"],
+            **{k: [v] for k, v in (("a_mean", 0.6123), ("a_sd", 0.01), ("b_mean", 0.5234))},
+            **{k: [v] for k, v in (("b_sd", 0.02), ("diff", 0.0889), ("lo", -0.02))},
+            **{k: [v] for k, v in (("hi", 0.19), ("n_dates", 12))},
+            "verdict": ["not distinguishable"],
+            "sentence": [sentence],
+        }
+    ).to_csv(i["comparisons"], index=False)
     i["ablation"] = m / "ablation.csv"
     rows = [
         ("matchups", "current_week", "frozen", f, s, v, 0.01, 2)
@@ -414,9 +434,10 @@ def test_pretraining_section(inputs, tmp_path, monkeypatch):
         tmp_path,
     )
     page = html_of(sec)
-    first_row = tds(page)[:8]
+    first_row = tds(page)[:9]
     assert first_row == [
         "targeted",
+        "0",
         "tiny",
         "1234",
         "paper (3 bands)",
@@ -427,7 +448,9 @@ def test_pretraining_section(inputs, tmp_path, monkeypatch):
     ]
     ax = saved["losses.png"].axes[0]
     labels = [line.get_label() for line in ax.lines]
-    assert labels == [f"{s} {split}" for s in sorted(STRATEGIES) for split in ("train", "val")]
+    assert labels == [
+        f"{s} seed0 {split}" for s in sorted(STRATEGIES) for split in ("train", "val")
+    ]
     assert list(ax.lines[-1].get_ydata()) == [0.7]  # targeted (k = 0) validation point
     assert ax.get_yscale() == "log"
     assert inlined(page, tmp_path / "losses.png")
@@ -450,11 +473,18 @@ def test_evaluation_section(inputs):
     assert "label fractions [0.05, 1.0]" in page
     assert "2 sklearn algorithms" in page and "small hyper-parameter grids" in page
     assert "12 configurations over all dataset × horizon grids" in page  # 5 + 7
-    # comparison; the ablation at 100 % labels only, one column per strategy; efficiency;
-    # intervals
+    assert "seeds [0]; SpecTM values are means ± sd over pretraining seed × split seed" in page
+    # the generated sentences as bullets under what they compare, then their table
+    assert "<p>SpecTM vs best baseline:</p><ul><li>matchups · current_week" in page
+    assert "not distinguishable.</li></ul>" in page
+    # comparisons; comparison; the ablation at 100 % labels only, one column per strategy;
+    # efficiency; intervals
     heads = re.findall(r"<th>(.*?)</th>", page)
-    assert heads[5:11] == ["dataset", "horizon", "mode", "none", "random", "targeted"]
+    assert heads[21:27] == ["dataset", "horizon", "mode", "none", "random", "targeted"]
     assert tds(page) == [
+        *("matchups", "current_week", "date_cv", "1", "SpecTM vs best baseline"),
+        *("spectm_targeted_frozen (spectm_paper)", "ridge (indices)", "0.612", "0.01"),
+        *("0.523", "0.02", "0.0889", "-0.02", "0.19", "12", "not distinguishable"),
         *("matchups", "current_week", "0.612", "ridge (indices)", "0.523"),
         *("matchups", "current_week", "frozen", "0.43", "0.57", "0.61"),
         *("matchups", "current_week", "2.75"),

@@ -113,6 +113,8 @@ def test_frozen_grid_same_splits_as_baselines_and_no_date_leak(checkpoint, tmp_p
         full_fractions=(),
         full=FullConfig(epochs=1, ridge_grid="demo", inner_splits=5),
         device="cpu",
+        pooling="cls",
+        probe_inputs="embedding",
         num_threads=1,
     )
     assert list(pred.columns) == list(PREDICTION_COLUMNS)
@@ -189,6 +191,50 @@ def test_probe_initialised_head_starts_at_the_linear_probe(inputs):
     assert probe_mse < 0.9  # the embeddings carry the brightness signal
 
 
+def test_grid_runs_next_season_and_records_the_pretraining_seed(checkpoint):
+    df = labelled(n_dates=8, per_date=4, seed=5)
+    years = np.where(np.arange(len(df)) < 16, 2024, 2025)  # first 4 dates 2024, the rest 2025
+    df["time_utc"] = [t.replace(year=int(y)) for t, y in zip(df["time_utc"], years, strict=True)]
+    pred = run_finetune_grid(
+        df,
+        checkpoint,
+        evaluation=evaluation(seeds=(0,), n_splits=2, protocols=("date_cv", "next_season")),
+        modes=("frozen",),
+        fractions=(1.0,),
+        full_fractions=(),
+        full=FullConfig(epochs=1, **PROBE),
+        device="cpu",
+        pooling="mean",
+        probe_inputs="embedding+indices",
+        num_threads=1,
+    )
+    assert set(pred["pretrain_seed"]) == {0}  # tiny_pretrain_config's seed
+    season = pred[pred["protocol"] == "next_season"]
+    test_years = {str(d)[:4] for d in season["date"]}
+    assert test_years == {"2025"} and len(season) == 16
+    cv = pred[pred["protocol"] == "date_cv"]
+    assert sorted(cv["row_id"]) == sorted(df["row_id"])
+    conf = json.loads(season["config"].iloc[0])
+    assert conf["pooling"] == "mean" and conf["probe_inputs"] == "embedding+indices"
+
+
+def test_probe_features_append_the_indices(checkpoint):
+    from spectm.evaluate.features import build_features
+    from spectm.model.pretrained import load_pretrained
+    from spectm.train.finetune_grid import probe_features
+
+    df = labelled(seed=6)
+    model, meta = load_pretrained(checkpoint)
+    x = spectra_on_model_grid(df, meta)
+    z, names = probe_features(model, meta, x, df, "cls", "embedding")
+    zi, names_i = probe_features(model, meta, x, df, "cls", "embedding+indices")
+    idx, idx_names = build_features(df, "indices")
+    assert names_i == names + idx_names
+    np.testing.assert_array_equal(zi, np.hstack([z, idx]))
+    with pytest.raises(ValueError, match="unknown probe_inputs 'indices'"):
+        probe_features(model, meta, x, df, "cls", "indices")
+
+
 def test_full_grid_runs_only_the_requested_fractions(checkpoint):
     df = labelled(n_dates=8, per_date=4, seed=3)
     pred = run_finetune_grid(
@@ -200,6 +246,8 @@ def test_full_grid_runs_only_the_requested_fractions(checkpoint):
         full_fractions=(1.0,),
         full=FullConfig(epochs=2, ridge_grid="demo", inner_splits=5),
         device="cpu",
+        pooling="cls",
+        probe_inputs="embedding",
         num_threads=1,
     )
     full = pred[pred["method"] == "spectm_targeted_full"]
@@ -207,7 +255,13 @@ def test_full_grid_runs_only_the_requested_fractions(checkpoint):
     assert pred.attrs["n_full_fits"] == 2
     conf = json.loads(full["config"].iloc[0])
     assert conf["mode"] == "full" and conf["epochs"] == 2 and conf["epochs_run"] <= 2
-    kw = dict(evaluation=evaluation(seeds=(0,)), full=FullConfig(epochs=1, **PROBE), device="cpu")
+    kw = dict(
+        evaluation=evaluation(seeds=(0,)),
+        full=FullConfig(epochs=1, **PROBE),
+        device="cpu",
+        pooling="cls",
+        probe_inputs="embedding",
+    )
     with pytest.raises(ValueError, match="not among fractions"):
         run_finetune_grid(
             df, checkpoint, fractions=(0.5,), modes=("frozen",), full_fractions=(1.0,), **kw

@@ -18,6 +18,7 @@ except ImportError as err:
 wildcard_constraints:
     granule=L2_AOP_STEM_PATTERN,
     strategy="|".join(MASK_STRATEGIES),
+    pseed=r"\d+",
     source="matchups|shipped",
     horizon="current_week|8day_ahead",
     method="|".join(["naive", "srf", *METHODS]),
@@ -115,14 +116,24 @@ def all_datasets(wildcards=None):
     return expand(rules.dataset.output.table, source=d["sources"], horizon=d["horizons"])
 
 
+def corpus_labelled_tables(wildcards):
+    """The labelled datasets whose spectra join the corpus (pretrain.include_labelled), or none."""
+    return all_datasets() if config["pretrain"]["include_labelled"] else []
+
+
 def _each_dataset(pattern, **wildcards):
     d = config["datasets"]
     return expand(pattern, source=d["sources"], horizon=d["horizons"], **wildcards)
 
 
 def all_predictions(wildcards):
-    """SpecTM (every masking strategy) and baseline predictions for every dataset x horizon."""
-    spectm = _each_dataset(rules.finetune.output.predictions, strategy=config["strategies"])
+    """SpecTM (every masking strategy and pretraining seed) and baseline predictions for every
+    dataset x horizon."""
+    spectm = _each_dataset(
+        rules.finetune.output.predictions,
+        strategy=config["strategies"],
+        pseed=config["pretrain"]["seeds"],
+    )
     return spectm + _each_dataset(rules.baselines.output.predictions)
 
 
@@ -131,9 +142,9 @@ def all_baseline_info(wildcards):
     return _each_dataset(rules.baselines.output.info)
 
 
-def each_strategy(pattern):
-    """``pattern`` expanded over the configured masking strategies."""
-    return expand(pattern, strategy=config["strategies"])
+def each_model(pattern):
+    """``pattern`` expanded over the configured masking strategies and pretraining seeds."""
+    return expand(pattern, strategy=config["strategies"], pseed=config["pretrain"]["seeds"])
 
 
 def deploy_dataset(wildcards):
@@ -151,6 +162,7 @@ def report_settings(wildcards):
         "matchup": dict(config["matchup"]),
         "resample": dict(config["resample"]),
         "evaluation": dict(config["evaluation"]),
+        "pretrain_seeds": list(config["pretrain"]["seeds"]),
         "finetune_fractions": list(config["finetune"]["fractions"]),
         "baseline_algorithms": list(config["baselines"]["algorithms"]),
         "enmap_source": config["enmap"]["source"] if config["enmap"]["enabled"] else "off",

@@ -1,10 +1,13 @@
-# Unlabelled water pixels -> corpus -> SpecTM pretraining per masking strategy -> reconstruction.
+# Unlabelled water pixels -> corpus -> SpecTM pretraining per masking strategy and seed
+# (pretrain.seeds) -> reconstruction.
 
 
 rule corpus:
     input:
         chips=all_chips,
         pairs=rules.pixel_pairs.output.pairs,
+        # pretrain.include_labelled: the labelled spectra too (never their labels)
+        labelled=corpus_labelled_tables,
     output:
         corpus="results/corpus/corpus.parquet",
     log:
@@ -20,14 +23,14 @@ rule corpus:
 
 
 rule pretrain:
-    # Resumes from results/models/pretrain/{strategy}/checkpoint.pt after a kill.
+    # One run per masking strategy and seed; resumes from its checkpoint.pt after a kill.
     input:
         corpus=rules.corpus.output.corpus,
     output:
-        model="results/models/pretrain/{strategy}/model.pt",
-        losses="results/models/pretrain/{strategy}/losses.csv",
+        model="results/models/pretrain/{strategy}/seed{pseed}/model.pt",
+        losses="results/models/pretrain/{strategy}/seed{pseed}/losses.csv",
     log:
-        "logs/pretrain/{strategy}.log",
+        "logs/pretrain/{strategy}_seed{pseed}.log",
     params:
         model=config["model"],
         pretrain=config["pretrain"],
@@ -49,14 +52,14 @@ rule reconstruction:
         model=rules.pretrain.output.model,
         corpus=rules.corpus.output.corpus,
     output:
-        table="results/metrics/reconstruction_{strategy}.csv",
+        table="results/metrics/reconstruction_{strategy}_seed{pseed}.csv",
         figure=report(
-            "results/figures/reconstruction_{strategy}.png",
+            "results/figures/reconstruction_{strategy}_seed{pseed}.png",
             caption="../report/reconstruction.rst",
             category="Pretraining",
         ),
     log:
-        "logs/reconstruction/{strategy}.log",
+        "logs/reconstruction/{strategy}_seed{pseed}.log",
     conda:
         "../../envs/spectm.yaml"
     script:

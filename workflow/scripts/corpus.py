@@ -12,8 +12,9 @@ corpus = build_corpus(
     list(snakemake.input.chips),
     grid=p.grid,
     pixel_pairs_path=snakemake.input.pairs,
+    labelled_tables=list(snakemake.input.labelled),
     max_pixels=section.max_pixels,
     val_fraction=section.val_fraction,
-    seed=section.seed,
+    seed=section.corpus_seed,
 )
 write_corpus(corpus, snakemake.output.corpus)

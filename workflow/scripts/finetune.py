@@ -19,6 +19,8 @@ predictions = run_finetune_grid(
     full_fractions=p.full_fractions,
     full=FullConfig.for_evaluation(evaluation, epochs=p.full_epochs),
     device=p.device,
+    pooling=p.pooling,
+    probe_inputs=p.probe_inputs,
     num_threads=snakemake.threads,
 )
 write_predictions(predictions, snakemake.output.predictions)

@@ -9,4 +9,5 @@ write_metric_tables(
     list(snakemake.input.baseline_info),
     dict(snakemake.output.items()),
     alpha=snakemake.params.alpha,
+    n_boot=snakemake.params.n_boot,
 )

@@ -1,4 +1,4 @@
-"""Rule `pretrain`: SpecTM pretraining for one masking strategy (resumable)."""
+"""Rule `pretrain`: SpecTM pretraining for one masking strategy and seed (resumable)."""
 
 from pathlib import Path
 
@@ -12,6 +12,7 @@ cfg = PretrainConfig.from_sections(
     ModelConfig.from_dict(p.model, name="model"),
     PretrainSection.from_dict(p.pretrain, name="pretrain"),
     strategy=snakemake.wildcards.strategy,
+    seed=int(snakemake.wildcards.pseed),
     device=p.device,
     num_threads=snakemake.threads,
     progress=False,

@@ -140,7 +140,7 @@ class ModelConfig(_Section):
 
 @dataclass(frozen=True)
 class PretrainSection(_Section):
-    """``pretrain``: corpus size and split, optimiser, epochs, early stopping, seed."""
+    """``pretrain``: corpus size, split and seed, optimiser, epochs, early stopping, run seeds."""
 
     max_pixels: int
     val_fraction: float
@@ -150,7 +150,9 @@ class PretrainSection(_Section):
     max_epochs: int
     patience: int
     checkpoint_every: int
-    seed: int
+    corpus_seed: int
+    include_labelled: bool
+    seeds: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class EvaluationConfig(_Section):
         inner_splits: Inner date-grouped folds of every hyper-parameter search.
         interval_alpha: Miscoverage of the conformal intervals.
         grid: Hyper-parameter grid size (``demo`` or ``full``).
+        protocols: Outer protocols (``date_cv``, ``next_season``).
+        bootstrap: Bootstrap resamples of the report's paired comparisons.
 
     """
 
@@ -179,6 +183,8 @@ class EvaluationConfig(_Section):
     inner_splits: int
     interval_alpha: float
     grid: str
+    protocols: tuple[str, ...]
+    bootstrap: int
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,8 @@ class FinetuneConfig(_Section):
     full_fractions: tuple[float, ...]
     full_strategies: tuple[str, ...]
     full_epochs: int
+    pooling: str
+    probe_inputs: str
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """The metric report's headline tables and figures, from every prediction table.
 
-Tables (CSV): ``summary`` (one row per method x horizon x feature set x fraction x seed x |dt|
-stratum), ``comparison`` (SpecTM vs the best baseline per dataset x horizon, with the paper's
-numbers beside ours, labelled as a different data set), ``ablation`` (targeted vs random vs no
-masking at equal budget), ``label_efficiency`` and ``intervals`` (empirical coverage per horizon).
+Tables (CSV): ``summary`` (one row per protocol x method x horizon x feature set x fraction x
+replicate x |dt| stratum), ``comparison`` (SpecTM vs the best baseline per dataset x horizon, with
+the paper's numbers beside ours, labelled as a different data set), ``comparisons`` (every paired
+comparison the report states, with its bootstrap interval, verdict and generated sentence:
+SpecTM vs the best baseline at 100 % and at the smallest label fraction and in the next season;
+targeted vs random and vs no masking), ``ablation`` (targeted vs random vs no masking at equal
+budget), ``label_efficiency`` and ``intervals`` (empirical coverage per horizon).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from spectm._io import write_csv
+from spectm.evaluate.compare import Comparison, MethodKey, comparisons_table, paired_difference
 from spectm.evaluate.efficiency import label_efficiency_ratio
-from spectm.evaluate.summary import best_by, seed_mean, summarise
+from spectm.evaluate.summary import best_by, seed_mean, summarise, with_protocol_columns
 from spectm.report.figures import save_figure
 
 log = logging.getLogger(__name__)
@@ -40,9 +44,14 @@ PAPER_NUMBERS: dict[str, dict[str, float | str]] = {
 splits. A DIFFERENT data set and protocol: shown beside ours for orientation, never compared."""
 
 
+ABLATION_PAIRS = (("targeted", "random"), ("targeted", "none"))
+"""Masking strategies compared in the ablation (A vs B)."""
+
+
 def read_predictions(paths: Sequence[PathLike]) -> pd.DataFrame:
-    """Concatenate prediction tables (Parquet)."""
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    """Concatenate prediction tables (Parquet); ``protocol``/``pretrain_seed`` filled if absent."""
+    frames = [with_protocol_columns(pd.read_parquet(p)) for p in paths]
+    return pd.concat(frames, ignore_index=True)
 
 
 def comparison_table(summary: pd.DataFrame, *, method: str = SPECTM_METHOD) -> pd.DataFrame:
@@ -83,7 +92,83 @@ def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
     parts = s["method"].astype(str).str.extract(r"^spectm_([^_]+)_([^_]+)$")
     s["strategy"], s["mode"] = parts[0], parts[1]
     cols = ["dataset", "horizon", "mode", "fraction", "strategy", "mean", "std", "n_seeds"]
+    cols += ["n_pretrain_seeds", "n_split_seeds"]
     return s[cols].sort_values(cols[:5]).reset_index(drop=True)
+
+
+def _feature_set(summary: pd.DataFrame, method: str) -> str | None:
+    sets = summary.loc[summary["method"] == method, "feature_set"].unique()
+    return str(sets[0]) if len(sets) else None
+
+
+def all_comparisons(
+    predictions: pd.DataFrame,
+    summary: pd.DataFrame,
+    *,
+    n_boot: int,
+    method: str = SPECTM_METHOD,
+) -> list[Comparison]:
+    """Every paired comparison the report states (see the module docstring).
+
+    SpecTM (``method``) vs the best baseline, chosen by its seed-mean R² under ``date_cv`` at
+    the same fraction (the best at 100 % also for ``next_season``: never chosen on the test
+    season), at 100 % and at the smallest fraction both have; and, for each fine-tuning mode,
+    ``targeted`` vs ``random`` and vs ``none`` at those fractions. Cells a method lacks are
+    skipped.
+    """
+    out: list[Comparison] = []
+    means = seed_mean(summary, protocol=None)
+    fracs = sorted(means["fraction"].astype(float).unique())
+    spectm_fs = _feature_set(summary, method)
+    cells = means[["dataset", "horizon"]].drop_duplicates().sort_values(["dataset", "horizon"])
+    for dataset, horizon in cells.itertuples(index=False):
+        cell = means[(means["dataset"] == dataset) & (means["horizon"] == horizon)]
+        have = cell[cell["method"] == method]["fraction"].astype(float).unique()
+        shown = sorted({f for f in (min(have, default=np.nan), 1.0) if f in fracs and f in have})
+        kw = dict(dataset=dataset, horizon=horizon, n_boot=n_boot)
+        for fraction in shown:
+            try:
+                best = best_by(summary, fraction=fraction)
+            except ValueError:
+                continue
+            b = best[(best["dataset"] == dataset) & (best["horizon"] == horizon)]
+            if b.empty or spectm_fs is None:
+                continue
+            base = MethodKey(str(b["method"].iloc[0]), str(b["feature_set"].iloc[0]))
+            protocols = ["date_cv"] + (["next_season"] if np.isclose(fraction, 1.0) else [])
+            for protocol in protocols:
+                if not ((cell["protocol"] == protocol) & (cell["method"] == method)).any():
+                    continue
+                try:
+                    out.append(
+                        paired_difference(
+                            predictions, MethodKey(method, spectm_fs), base,
+                            fraction=fraction, protocol=protocol,
+                            what="SpecTM vs best baseline", **kw,
+                        )
+                    )  # fmt: skip
+                except ValueError as exc:
+                    log.warning("comparison skipped: %s", exc)
+        modes = sorted(
+            {m.split("_")[-1] for m in cell["method"].astype(str) if m.startswith("spectm_")}
+        )
+        for mode in modes:
+            for fraction in shown:
+                for sa, sb in ABLATION_PAIRS:
+                    ma, mb = f"spectm_{sa}_{mode}", f"spectm_{sb}_{mode}"
+                    fa, fb = _feature_set(summary, ma), _feature_set(summary, mb)
+                    if fa is None or fb is None:
+                        continue
+                    try:
+                        out.append(
+                            paired_difference(
+                                predictions, MethodKey(ma, fa), MethodKey(mb, fb),
+                                fraction=fraction, what=f"{sa} vs {sb} masking ({mode})", **kw,
+                            )
+                        )  # fmt: skip
+                    except ValueError:  # e.g. full fine-tuning only at some fractions
+                        continue
+    return out
 
 
 def efficiency_table(
@@ -125,7 +210,9 @@ def efficiency_table(
 def interval_table(summary: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
     """Empirical coverage and width of the prediction intervals per method x horizon (100 %)."""
     s = summary[
-        (summary["dt_stratum"] == "all") & np.isclose(summary["fraction"].astype(float), 1.0)
+        (summary["dt_stratum"] == "all")
+        & np.isclose(summary["fraction"].astype(float), 1.0)
+        & (summary["protocol"] == "date_cv")
     ]
     g = s.groupby(["dataset", "horizon", "method"], sort=True)
     out = g.agg(
@@ -166,11 +253,19 @@ def efficiency_figure(curves: Mapping[tuple[str, str], pd.DataFrame], path: Path
 
 
 def scatter_figure(predictions: pd.DataFrame, comparison: pd.DataFrame, path: PathLike) -> Path:
-    """Predicted vs observed log10 microcystin: SpecTM and the best baseline, 100 % labels."""
+    """Predicted vs observed log10 microcystin: SpecTM and the best baseline, 100 % labels.
+
+    One replicate each (the first split seed; SpecTM's last pretraining seed), date-grouped CV.
+    """
     cells = comparison[["dataset", "horizon", "spectm_method", "best_baseline"]].to_numpy()
     n = max(len(cells), 1)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.8), squeeze=False)
-    p = predictions[np.isclose(predictions["fraction"].astype(float), 1.0)]
+    p = predictions[
+        np.isclose(predictions["fraction"].astype(float), 1.0)
+        & (predictions["protocol"] == "date_cv")
+        & (predictions["seed"] == predictions["seed"].min())
+        & predictions["pretrain_seed"].isin([-1, predictions["pretrain_seed"].max()])
+    ]
     for ax, (dataset, horizon, method, best) in zip(axes[0], cells, strict=False):
         base_method, base_fs = best.split(" (")
         base_fs = base_fs.rstrip(")")
@@ -200,15 +295,17 @@ def write_metric_tables(
     outputs: Mapping[str, PathLike],
     *,
     alpha: float,
+    n_boot: int,
 ) -> pd.DataFrame:
-    """Write summary, comparison, ablation, efficiency and interval tables and two figures.
+    """Write summary, comparison(s), ablation, efficiency and interval tables and two figures.
 
     Args:
         prediction_paths: SpecTM and baseline prediction tables (Parquet).
         info_paths: Baseline run-information JSON files (configurations counted).
-        outputs: Paths keyed ``summary, comparison, ablation, efficiency, intervals,
-            efficiency_figure, scatter_figure``.
+        outputs: Paths keyed ``summary, comparison, comparisons, ablation, efficiency,
+            intervals, efficiency_figure, scatter_figure``.
         alpha: Interval miscoverage (nominal coverage 1 - alpha).
+        n_boot: Bootstrap resamples of each paired comparison.
     """
     predictions = read_predictions(prediction_paths)
     summary = summarise(predictions)
@@ -219,6 +316,10 @@ def write_metric_tables(
     )
     log.info("baseline configurations over all grids: %d", n_configs)
     write_csv(comparison, outputs["comparison"])
+    comparisons = comparisons_table(all_comparisons(predictions, summary, n_boot=n_boot))
+    write_csv(comparisons, outputs["comparisons"])
+    for text in comparisons["sentence"]:
+        log.info("%s", text)
     write_csv(ablation_table(summary), outputs["ablation"])
     eff, curves = efficiency_table(summary)
     write_csv(eff, outputs["efficiency"])

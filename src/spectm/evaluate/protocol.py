@@ -6,7 +6,11 @@ Every method is scored on exactly the same rows:
    groups (:func:`labelled_groups`), rows in table order.
 2. For each seed, the outer folds are ``date_grouped_splits(date_groups(time_utc), n_splits,
    seed)`` (no sampling date on both sides), and each fold's training part is subsampled to each
-   label fraction with ``subsample_fraction(train, fraction, seed)`` (:func:`outer_cells`).
+   label fraction with ``subsample_fraction(train, fraction, seed)`` (:func:`outer_cells`,
+   protocol ``date_cv``). Protocol ``next_season`` trains on every earlier season (calendar
+   year) and tests on the next one, for each season that has an earlier one, at 100 % labels:
+   whether this year's model works next summer (:func:`season_cells`; :func:`evaluation_cells`
+   yields both, as ``evaluation.protocols`` asks).
 3. Each cell's test predictions and conformal half-width become rows of the predictions table
    (:func:`prediction_frame`, columns :data:`PREDICTION_COLUMNS`), written by
    :func:`write_predictions`.
@@ -28,10 +32,12 @@ from spectm.evaluate.splits import date_grouped_splits, date_groups, subsample_f
 
 PREDICTION_COLUMNS = (
     "dataset",
+    "protocol",
     "method",
     "horizon",
     "feature_set",
     "fraction",
+    "pretrain_seed",
     "seed",
     "fold",
     "row_id",
@@ -44,6 +50,15 @@ PREDICTION_COLUMNS = (
     "config",
 )
 """Columns of the predictions table (every method, every cell)."""
+
+PROTOCOLS = ("date_cv", "next_season")
+"""Outer protocols: date-grouped K-fold CV, and train on earlier seasons -> test on the next."""
+
+NOT_PRETRAINED = -1
+"""``pretrain_seed`` of a method without a pretrained encoder (the baselines)."""
+
+NEXT_SEASON_FRACTION = 1.0
+"""Label fraction of the ``next_season`` protocol (every label of the earlier seasons)."""
 
 REQUIRED_COLUMNS = ("row_id", "dataset", "horizon", "time_utc", "log10_microcystin")
 """Columns a labelled table needs to be split and scored."""
@@ -157,10 +172,11 @@ class OuterCell:
 
     Attributes:
         seed: Seed of the split, the subsample and everything fitted in the cell.
-        fold: Outer fold number.
+        fold: Outer fold number (``next_season``: the index of the test season).
         fraction: Label fraction of the fold's training part.
         train: Training rows (subsampled), sorted, shape (n_train,).
         test: Test rows of the fold, shape (n_test,).
+        protocol: ``date_cv`` or ``next_season`` (:data:`PROTOCOLS`).
 
     """
 
@@ -169,6 +185,7 @@ class OuterCell:
     fraction: float
     train: np.ndarray
     test: np.ndarray
+    protocol: str = "date_cv"
 
 
 def outer_cells(
@@ -194,6 +211,54 @@ def outer_cells(
                 yield OuterCell(seed, fold, float(fraction), tr, test_idx)
 
 
+def season_cells(dates: np.ndarray, *, seeds: Sequence[int]) -> Iterator[OuterCell]:
+    """The ``next_season`` cells: every earlier season -> the next one, per seed.
+
+    A season is the calendar year of the sampling date (Lake Erie's bloom season, June-October,
+    lies inside one year). For each season with at least one earlier season, the training part is
+    every row of the earlier seasons (label fraction 1) and the test part is that season's rows.
+    The split is the same for every seed; the seed drives what is stochastic inside the cell
+    (inner folds, random forests, fine-tuning).
+
+    Args:
+        dates: Sampling-date key per row (``YYYY-MM-DD``), shape (n,).
+        seeds: Seeds.
+
+    Yields:
+        :class:`OuterCell` s with ``protocol="next_season"``; none when there is one season.
+
+    """
+    years = np.array([int(str(d)[:4]) for d in np.asarray(dates)], dtype=int)
+    seasons = np.unique(years)
+    for seed in map(int, seeds):
+        for fold, season in enumerate(seasons[1:]):
+            train, test = np.flatnonzero(years < season), np.flatnonzero(years == season)
+            yield OuterCell(seed, fold, NEXT_SEASON_FRACTION, train, test, "next_season")
+
+
+def evaluation_cells(
+    dates: np.ndarray,
+    *,
+    seeds: Sequence[int],
+    fractions: Sequence[float],
+    n_splits: int,
+    protocols: Sequence[str],
+) -> Iterator[OuterCell]:
+    """Every outer cell of one group: ``date_cv`` at each fraction, then ``next_season``.
+
+    Raises:
+        ValueError: on an unknown protocol.
+
+    """
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ValueError(f"unknown evaluation protocol(s) {unknown}; expected some of {PROTOCOLS}")
+    if "date_cv" in protocols:
+        yield from outer_cells(dates, seeds=seeds, fractions=fractions, n_splits=n_splits)
+    if "next_season" in protocols:
+        yield from season_cells(dates, seeds=seeds)
+
+
 def prediction_frame(
     group: LabelledGroup,
     cell: OuterCell,
@@ -203,6 +268,7 @@ def prediction_frame(
     method: str,
     feature_set: str,
     config: Mapping[str, Any],
+    pretrain_seed: int = NOT_PRETRAINED,
 ) -> pd.DataFrame:
     """Predictions of one method in one cell as rows of the predictions table.
 
@@ -214,6 +280,8 @@ def prediction_frame(
         method: Method name.
         feature_set: Feature-set name.
         config: Chosen settings of the cell (stored as sorted JSON).
+        pretrain_seed: Seed of the pretrained encoder (:data:`NOT_PRETRAINED` for methods
+            without one).
 
     Returns:
         A frame with :data:`PREDICTION_COLUMNS`.
@@ -225,17 +293,20 @@ def prediction_frame(
     pred = np.asarray(pred, dtype=float)
     if not np.isfinite(pred).all():
         raise FloatingPointError(
-            f"{method} on {feature_set} ({group.key}, seed {cell.seed}, fold {cell.fold}, "
+            f"{method} on {feature_set} ({group.key}, {cell.protocol}, seed {cell.seed}, "
+            f"fold {cell.fold}, "
             f"fraction {cell.fraction}, config {dict(config)}) predicted non-finite values"
         )
     test = group.meta.iloc[cell.test]
     return pd.DataFrame(
         {
             "dataset": test["dataset"].to_numpy(),
+            "protocol": cell.protocol,
             "method": method,
             "horizon": test["horizon"].to_numpy(),
             "feature_set": feature_set,
             "fraction": float(cell.fraction),
+            "pretrain_seed": int(pretrain_seed),
             "seed": int(cell.seed),
             "fold": int(cell.fold),
             "row_id": test["row_id"].to_numpy(),

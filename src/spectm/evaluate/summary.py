@@ -1,7 +1,10 @@
-"""Metric tables from prediction tables: one row per cell and seed, with |dt| strata.
+"""Metric tables from prediction tables: one row per cell and replicate, with |dt| strata.
 
-Each seed's test predictions are pooled over its outer folds before scoring (every row is predicted
-once per seed and fraction), so R² is computed on all out-of-fold predictions of that seed.
+A replicate is one (pretraining seed, split seed): the baselines have one per split seed
+(``pretrain_seed`` -1), SpecTM one per pretraining seed x split seed. Each replicate's test
+predictions are pooled over its outer folds before scoring (every row is predicted once per
+replicate and fraction under ``date_cv``; once per test season under ``next_season``), so R² is
+computed on all out-of-fold predictions of that replicate.
 """
 
 from __future__ import annotations
@@ -14,8 +17,23 @@ import pandas as pd
 from spectm.evaluate.conformal import empirical_coverage
 from spectm.evaluate.metrics import regression_metrics
 
-KEYS = ("dataset", "method", "horizon", "feature_set", "fraction", "seed")
-"""Columns identifying one summary cell (before the stratum)."""
+KEYS = (
+    "dataset",
+    "protocol",
+    "method",
+    "horizon",
+    "feature_set",
+    "fraction",
+    "pretrain_seed",
+    "seed",
+)
+"""Columns identifying one summary row (before the stratum): a cell and a replicate."""
+
+REPLICATE = ("pretrain_seed", "seed")
+"""The columns that tell a cell's replicates apart."""
+
+CELL = tuple(k for k in KEYS if k not in REPLICATE)
+"""The columns identifying one cell (replicates pooled)."""
 
 DT_STRATA = ("all", "<=24h", "24-48h", "48-96h", ">96h", "unknown")
 """|dt| strata between spectrum and label time; ``>96h`` catches rows outside the ±4-day window."""
@@ -35,6 +53,19 @@ def dt_stratum(abs_dt_hours: pd.Series | np.ndarray) -> np.ndarray:
         ["unknown", "<=24h", "24-48h", "48-96h"],
         default=">96h",
     )
+
+
+def with_protocol_columns(predictions: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ``protocol`` (``date_cv``) and ``pretrain_seed`` (-1) filled in when absent.
+
+    Prediction tables written before these columns existed stay readable.
+    """
+    p = predictions.copy()
+    if "protocol" not in p.columns:
+        p["protocol"] = "date_cv"
+    if "pretrain_seed" not in p.columns:
+        p["pretrain_seed"] = -1
+    return p
 
 
 def _score(g: pd.DataFrame) -> dict[str, float]:
@@ -65,10 +96,10 @@ def summarise(predictions: pd.DataFrame) -> pd.DataFrame:
         interval), ``pi_width_log10`` (mean interval width, log10 units; ``inf`` when any interval
         is unbounded), ``pi_finite_frac`` and ``n_folds``.
     """
-    missing = [c for c in _NEEDED if c not in predictions.columns]
+    missing = [c for c in _NEEDED if c not in with_protocol_columns(predictions.head(0)).columns]
     if missing:
         raise ValueError(f"predictions table lacks column(s) {missing}")
-    p = predictions.copy()
+    p = with_protocol_columns(predictions)
     dt = p["abs_dt_hours"] if "abs_dt_hours" in p.columns else np.full(len(p), np.nan)
     p["dt_stratum"] = dt_stratum(dt)
     rows = []
@@ -89,18 +120,34 @@ def summarise(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_mean(
-    summary: pd.DataFrame, *, metric: str = "r2_log10", dt_stratum: str = "all"
+    summary: pd.DataFrame,
+    *,
+    metric: str = "r2_log10",
+    dt_stratum: str = "all",
+    protocol: str | None = "date_cv",
 ) -> pd.DataFrame:
-    """Mean and standard deviation of ``metric`` over seeds, per cell.
+    """Mean and standard deviation of ``metric`` over replicates (pretraining x split seeds).
+
+    Args:
+        summary: Output of :func:`summarise`.
+        metric: Metric column.
+        dt_stratum: Stratum.
+        protocol: Only this protocol (None = every protocol, ``protocol`` kept as a key).
 
     Returns:
-        Columns ``dataset, method, horizon, feature_set, fraction, mean, std, n_seeds``.
+        Columns ``dataset, protocol, method, horizon, feature_set, fraction, mean, std, n_seeds``
+        (``n_seeds``: replicates), ``n_pretrain_seeds`` and ``n_split_seeds``.
     """
     if metric not in summary.columns:
         raise ValueError(f"summary has no metric column {metric!r}")
-    s = summary[summary["dt_stratum"] == dt_stratum]
-    keys = [k for k in KEYS if k != "seed"]
-    agg = s.groupby(keys, sort=True)[metric].agg(["mean", "std", "count"]).reset_index()
+    s = with_protocol_columns(summary)
+    s = s[s["dt_stratum"] == dt_stratum]
+    if protocol is not None:
+        s = s[s["protocol"] == protocol]
+    g = s.groupby(list(CELL), sort=True)
+    agg = g[metric].agg(["mean", "std", "count"]).reset_index()
+    agg["n_pretrain_seeds"] = g["pretrain_seed"].nunique().to_numpy()
+    agg["n_split_seeds"] = g["seed"].nunique().to_numpy()
     return agg.rename(columns={"count": "n_seeds"})
 
 
@@ -110,6 +157,7 @@ def best_by(
     metric: str = "r2_log10",
     fraction: float = 1.0,
     dt_stratum: str = "all",
+    protocol: str = "date_cv",
     methods: Sequence[str] | None = None,
     exclude_prefix: str | None = "spectm",
     higher_is_better: bool = True,
@@ -121,6 +169,7 @@ def best_by(
         metric: Metric column to rank by.
         fraction: Label fraction to rank at.
         dt_stratum: Stratum to rank on.
+        protocol: Protocol to rank under.
         methods: Only these methods (default: all).
         exclude_prefix: Drop methods starting with it (default ``spectm``: the best *baseline*).
         higher_is_better: False for errors (RMSE, MAE).
@@ -129,7 +178,7 @@ def best_by(
         One row per dataset x horizon: ``dataset, horizon, method, feature_set, fraction, mean,
         std, n_seeds``.
     """
-    m = seed_mean(summary, metric=metric, dt_stratum=dt_stratum)
+    m = seed_mean(summary, metric=metric, dt_stratum=dt_stratum, protocol=protocol)
     m = m[np.isclose(m["fraction"].to_numpy(dtype=float), fraction)]
     if methods is not None:
         m = m[m["method"].isin(list(methods))]
@@ -137,7 +186,9 @@ def best_by(
         m = m[~m["method"].astype(str).str.startswith(exclude_prefix)]
     m = m.dropna(subset=["mean"])
     if m.empty:
-        raise ValueError(f"no {metric} values at fraction {fraction} for the requested methods")
+        raise ValueError(
+            f"no {metric} values at fraction {fraction} ({protocol}) for the requested methods"
+        )
     m = m.sort_values("mean", ascending=not higher_is_better, kind="stable")
     best = m.groupby(["dataset", "horizon"], sort=True).head(1)
     cols = ["dataset", "horizon", "method", "feature_set", "fraction", "mean", "std", "n_seeds"]

@@ -32,6 +32,12 @@ class Section:
         self.parts.append(f"<p>{html.escape(text)}</p>")
         return self
 
+    def bullets(self, items: list[str]) -> Section:
+        """Append a bulleted list (each item escaped)."""
+        lis = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+        self.parts.append(f"<ul>{lis}</ul>")
+        return self
+
     def raw(self, fragment: str) -> Section:
         """Append trusted HTML built by this package."""
         self.parts.append(fragment)

@@ -1,9 +1,10 @@
 """SpecTM fine-tuning evaluated over the outer cells of the shared protocol.
 
-Per (dataset, horizon), for each seed, fold and label fraction exactly the cells of the baselines
-(:func:`spectm.evaluate.protocol.outer_cells`): ``frozen`` (ridge on frozen pooled embeddings) in
-every cell, ``full`` (end-to-end fine-tuning) in the cells of ``full_fractions``. Method names
-``spectm_<mask strategy>_<mode>``, feature set ``spectm_<grid>``; predictions follow
+Per (dataset, horizon), for each protocol, seed, fold and label fraction exactly the cells of the
+baselines (:func:`spectm.evaluate.protocol.evaluation_cells`): ``frozen`` (ridge on frozen
+pooled embeddings) in every cell, ``full`` (end-to-end fine-tuning) in the cells of
+``full_fractions``. Method names ``spectm_<mask strategy>_<mode>``, feature set
+``spectm_<grid>``, ``pretrain_seed`` the encoder's pretraining seed; predictions follow
 :data:`spectm.evaluate.protocol.PREDICTION_COLUMNS`.
 """
 
@@ -22,15 +23,17 @@ import pandas as pd
 from spectm._io import PathLike
 from spectm.config import EvaluationConfig
 from spectm.evaluate.baselines import fit_cell
+from spectm.evaluate.features import build_features
 from spectm.evaluate.protocol import (
     check_fractions,
     concat_predictions,
+    evaluation_cells,
     labelled_groups,
-    outer_cells,
     prediction_frame,
 )
 from spectm.model.device import resolve_device, torch_threads
-from spectm.model.pretrained import embed, load_pretrained
+from spectm.model.encoder import SpecTM
+from spectm.model.pretrained import ModelMeta, embed, load_pretrained
 from spectm.train.finetune import MODES, FullConfig, fit_full, spectra_on_model_grid
 
 logger = logging.getLogger(__name__)
@@ -39,11 +42,49 @@ logger = logging.getLogger(__name__)
 def _frozen_cell(
     z: np.ndarray, y: np.ndarray, dates: np.ndarray, tr: np.ndarray, te: np.ndarray, **kw: Any
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """Ridge on frozen embeddings z (n, d_model): test predictions, half-width, config."""
-    names = [f"spectm_emb_{i}" for i in range(z.shape[1])]
-    c = fit_cell(z[tr], y[tr], dates[tr], algorithm="ridge", feature_names=names, **kw)
+    """Ridge on frozen probe features z (n, k): test predictions, half-width, config."""
+    c = fit_cell(z[tr], y[tr], dates[tr], algorithm="ridge", **kw)
     conf = {"mode": "frozen", "inner_folds": len(c.inner_splits), **c.best_params}
     return np.ravel(c.model.predict(z[te])), c.halfwidth, conf
+
+
+PROBE_INPUTS = ("embedding", "embedding+indices")
+"""Inputs of the ``frozen`` probe."""
+
+
+def probe_features(
+    model: SpecTM,
+    meta: ModelMeta,
+    spectra: np.ndarray,
+    table: pd.DataFrame,
+    pooling: str,
+    probe_inputs: str,
+) -> tuple[np.ndarray, list[str]]:
+    """The ``frozen`` probe's features: pooled embeddings, optionally with bio-optical indices.
+
+    Args:
+        model: Pretrained SpecTM.
+        meta: Its metadata.
+        spectra: Rrs (sr-1) on the model grid, shape (n, n_grid).
+        table: The labelled rows (``Rrs_<nm>`` at sensor wavelengths) for the indices.
+        pooling: :data:`~spectm.model.encoder.POOLINGS`.
+        probe_inputs: One of :data:`PROBE_INPUTS`.
+
+    Returns:
+        Features (n, k) and their names.
+
+    Raises:
+        ValueError: on unknown ``probe_inputs`` or ``pooling``.
+
+    """
+    if probe_inputs not in PROBE_INPUTS:
+        raise ValueError(f"unknown probe_inputs {probe_inputs!r}; expected one of {PROBE_INPUTS}")
+    z = embed(model, meta, spectra, pooling=pooling).astype(float)  # (n, d)
+    names = [f"spectm_emb_{i}" for i in range(z.shape[1])]
+    if probe_inputs == "embedding+indices":
+        idx, idx_names = build_features(table, "indices")
+        z, names = np.hstack([z, idx]), names + idx_names
+    return z, names
 
 
 def _full_cell(
@@ -68,6 +109,8 @@ def run_finetune_grid(
     full_fractions: Sequence[float],
     full: FullConfig,
     device: str,
+    pooling: str,
+    probe_inputs: str,
     num_threads: int | None = None,
     method_prefix: str | None = None,
 ) -> pd.DataFrame:
@@ -85,6 +128,10 @@ def run_finetune_grid(
         full_fractions: Fractions run in ``full`` mode (a subset of ``fractions``).
         full: Settings of ``full`` mode (:meth:`FullConfig.for_evaluation`).
         device: ``auto``, ``cpu``, ``cuda``, ``mps``.
+        pooling: Pooled embedding of the ``frozen`` probe (:data:`~spectm.model.encoder.POOLINGS`;
+            ``full`` mode trains its head on the CLS state).
+        probe_inputs: ``embedding`` or ``embedding+indices`` (the bio-optical indices of the
+            baselines' ``indices`` feature set beside the embedding) for the ``frozen`` probe.
         num_threads: Torch CPU threads during the run (None = unchanged).
         method_prefix: Method name prefix; default ``spectm_<mask strategy>``.
 
@@ -116,17 +163,31 @@ def run_finetune_grid(
         model, meta = load_pretrained(checkpoint_path, device=dev)
         x_all = spectra_on_model_grid(df, meta)
         prefix = method_prefix or f"spectm_{meta.mask_strategy}"
+        pretrain_seed = int(meta.pretrain_config["seed"])
         feature_set = f"spectm_{meta.grid}"
         for group in groups:
             x, y, dates = x_all[group.index], group.y, group.dates
             t0 = time.perf_counter()
-            z = embed(model, meta, x).astype(float) if "frozen" in modes else None  # (n, d)
+            z = None
+            if "frozen" in modes:
+                z, z_names = probe_features(model, meta, x, group.table, pooling, probe_inputs)
             wall["embed"] += time.perf_counter() - t0
-            for cell in outer_cells(dates, seeds=seeds, fractions=fractions, n_splits=n_splits):
+            cells = evaluation_cells(
+                dates,
+                seeds=seeds,
+                fractions=fractions,
+                n_splits=n_splits,
+                protocols=evaluation.protocols,
+            )
+            for cell in cells:
                 jobs: list[tuple[str, Any, np.ndarray, dict[str, Any]]] = []
                 if z is not None:
                     kw = dict(
-                        grid=ridge_grid, inner_splits=inner_splits, seed=cell.seed, alpha=alpha
+                        grid=ridge_grid,
+                        inner_splits=inner_splits,
+                        seed=cell.seed,
+                        alpha=alpha,
+                        feature_names=z_names,
                     )
                     jobs.append(("frozen", _frozen_cell, z, kw))
                 if "full" in modes and np.isclose(cell.fraction, full_set).any():
@@ -140,6 +201,8 @@ def run_finetune_grid(
                     wall[mode] += time.perf_counter() - t0
                     n_full += mode == "full"
                     conf.update(n_train=int(cell.train.size), checkpoint=Path(checkpoint_path).name)
+                    if mode == "frozen":
+                        conf.update(pooling=pooling, probe_inputs=probe_inputs)
                     frames.append(
                         prediction_frame(
                             group,
@@ -149,6 +212,7 @@ def run_finetune_grid(
                             method=f"{prefix}_{mode}",
                             feature_set=feature_set,
                             config=conf,
+                            pretrain_seed=pretrain_seed,
                         )
                     )
             logger.info("fine-tuned %s: wall seconds %s", group.key, wall)

@@ -84,7 +84,7 @@ class PretrainConfig:
     method's own settings or runtime switches.
 
     Attributes:
-        preset: SpecTM preset (``paper`` or ``tiny``).
+        preset: SpecTM preset (``paper``, ``small`` or ``tiny``).
         model: Overrides of :class:`~spectm.model.encoder.SpecTMConfig` fields (e.g. loss weights).
         mask_strategy: ``targeted``, ``random`` or ``none``.
         mask_windows_nm: Diagnostic windows ``(lo, hi)`` in nm, half-open.
@@ -153,6 +153,7 @@ class PretrainConfig:
         pretrain: PretrainSection,
         *,
         strategy: str,
+        seed: int,
         device: str,
         **runtime: Any,
     ) -> PretrainConfig:
@@ -160,8 +161,9 @@ class PretrainConfig:
 
         Args:
             model: Preset, diagnostic windows and loss weights.
-            pretrain: Optimiser, batch size, epochs, early stopping, checkpoints, seed.
+            pretrain: Optimiser, batch size, epochs, early stopping, checkpoints.
             strategy: ``targeted``, ``random`` or ``none``.
+            seed: Seed of this run (one of ``pretrain.seeds``): initialisation, data order, masks.
             device: ``auto``, ``cpu``, ``cuda`` or ``mps`` (the config's top-level ``device``).
             **runtime: Other fields (``num_threads``, ``progress``, ``resume``, ...).
 
@@ -181,7 +183,7 @@ class PretrainConfig:
             max_epochs=pretrain.max_epochs,
             patience=pretrain.patience,
             checkpoint_every=pretrain.checkpoint_every,
-            seed=pretrain.seed,
+            seed=seed,
             device=device,
             **runtime,
         )
