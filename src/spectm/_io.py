@@ -88,3 +88,23 @@ def write_netcdf(
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding, group=group)
     return Path(path)
+
+
+def write_cog(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
+    """Write a georeferenced raster as a Cloud-Optimized GeoTIFF atomically; return the path.
+
+    Args:
+        da: ``(band, y, x)`` DataArray with rioxarray's CRS, transform and nodata set
+            (``da.rio.write_crs(...)``); a tuple ``long_name`` attribute becomes the band
+            descriptions and the other attributes GeoTIFF tags.
+        path: Output ``.tif``.
+
+    Returns:
+        ``path``.
+
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor; heavy, so only when needed)
+
+    with atomic_path(path) as tmp:
+        da.rio.to_raster(tmp, driver="COG")
+    return Path(path)

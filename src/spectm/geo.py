@@ -12,6 +12,7 @@ Outside the shoreline's extent nothing is known: such points are reported as lan
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
 
@@ -196,3 +197,97 @@ def land_mask(lat: ArrayLike, lon: ArrayLike) -> NDArray[np.bool_]:
         Boolean array of the broadcast shape, the complement of :func:`water_mask`.
     """
     return ~water_mask(lat, lon)
+
+
+@dataclass(frozen=True)
+class RegularGrid:
+    """A regular latitude/longitude grid (EPSG:4326) laid over a swath, cell by cell.
+
+    Attributes:
+        lat: Cell-centre latitudes (deg), north to south, shape (ny,).
+        lon: Cell-centre longitudes (deg), west to east, shape (nx,).
+        step_lat: Cell height (deg).
+        step_lon: Cell width (deg).
+        index: Flat (y-major) index of the swath pixel whose centre is nearest to each cell
+            centre, -1 where no pixel centre lies within the maximum distance, shape (ny, nx).
+
+    """
+
+    lat: NDArray[np.float64]
+    lon: NDArray[np.float64]
+    step_lat: float
+    step_lon: float
+    index: NDArray[np.intp]
+
+    @property
+    def west(self) -> float:
+        """Western edge of the grid (deg)."""
+        return float(self.lon[0] - self.step_lon / 2)
+
+    @property
+    def north(self) -> float:
+        """Northern edge of the grid (deg)."""
+        return float(self.lat[0] + self.step_lat / 2)
+
+
+MAX_GRID_CELLS = 25_000_000
+"""Largest regular grid :func:`swath_to_regular_grid` builds (a guard against bad coordinates)."""
+
+
+def swath_to_regular_grid(
+    lat: ArrayLike, lon: ArrayLike, *, max_dist_pixels: float = 1.0
+) -> RegularGrid:
+    """Nearest-neighbour lookup from a regular lat/lon grid to a swath's pixel centres.
+
+    Distances are measured in a local equirectangular plane (longitude scaled by the cosine of the
+    swath's mean latitude), in which the cells are square: the cell size is the swath's pixel size,
+    the median distance between a pixel centre and its nearest neighbour. Each cell takes the
+    nearest pixel centre (scipy ``cKDTree``) within ``max_dist_pixels`` pixel sizes, so the grid
+    is empty outside the swath. Not for swaths that cross the antimeridian or reach a pole.
+
+    Args:
+        lat: Pixel-centre latitudes (deg), any shape (flattened y-major).
+        lon: Pixel-centre longitudes (deg), same shape as ``lat``.
+        max_dist_pixels: Largest cell-to-pixel distance, in pixel sizes.
+
+    Returns:
+        The grid, spanning the swath's pixel centres from the north-west one.
+
+    Raises:
+        ValueError: if the coordinates are not finite, the swath has fewer than two distinct
+            pixel centres, or the grid would exceed :data:`MAX_GRID_CELLS`.
+
+    """
+    from scipy.spatial import cKDTree
+
+    la = np.asarray(lat, dtype=float).ravel()
+    lo = np.asarray(lon, dtype=float).ravel()
+    if la.shape != lo.shape or not (np.isfinite(la).all() and np.isfinite(lo).all()):
+        raise ValueError("swath lat/lon must have the same shape and be finite everywhere")
+    if la.size < 2:
+        raise ValueError(f"swath has {la.size} pixel(s); a regular grid needs at least two")
+    scale = float(np.cos(np.radians(la.mean())))
+    points = np.column_stack([lo * scale, la])
+    tree = cKDTree(points)
+    nn = tree.query(points, k=2)[0][:, 1]
+    nn = nn[nn > 0]
+    if nn.size == 0:
+        raise ValueError("swath pixel centres all coincide; cannot infer the pixel size")
+    step_lat = float(np.median(nn))
+    step_lon = step_lat / scale
+    ny = int(np.floor((la.max() - la.min()) / step_lat + 0.5)) + 1
+    nx = int(np.floor((lo.max() - lo.min()) / step_lon + 0.5)) + 1
+    if ny * nx > MAX_GRID_CELLS:
+        raise ValueError(
+            f"a {ny} x {nx} grid at {step_lat:.3g} deg would exceed {MAX_GRID_CELLS} cells; "
+            "check the swath coordinates"
+        )
+    grid_lat = la.max() - step_lat * np.arange(ny)
+    grid_lon = lo.min() + step_lon * np.arange(nx)
+    glat, glon = np.meshgrid(grid_lat, grid_lon, indexing="ij")
+    _, idx = tree.query(
+        np.column_stack([glon.ravel() * scale, glat.ravel()]),
+        distance_upper_bound=max_dist_pixels * step_lat,
+    )
+    index = np.where(idx < la.size, idx, -1).astype(np.intp).reshape(ny, nx)
+    return RegularGrid(grid_lat, grid_lon, step_lat, step_lon, index)

@@ -3,10 +3,11 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 import pytest
+import rasterio
 import xarray as xr
 
 from spectm.report import maps
-from spectm.report.maps import plot_microcystin_map
+from spectm.report.maps import plot_microcystin_map, write_microcystin_geotiff
 from tests.conftest import grid_lat_lon
 from tests.report.helpers import capture_saved_figures, png_size
 
@@ -82,3 +83,109 @@ def test_map_refuses_bad_input_and_writes_nothing(tmp_path, drop, kwargs, match)
     with pytest.raises(ValueError, match=match):
         plot_microcystin_map(ds, tmp_path / "m.png", **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- GeoTIFF
+
+
+def haversine_km(lat1, lon1, lat2, lon2):
+    """Great-circle distance (km, sphere of radius 6371 km), broadcasting."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(lon2 - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(a))
+
+
+def rotated_swath(ny=12, nx=15, pixel_km=1.2, angle_deg=25.0, seed=0):
+    """A PACE-like swath tilted against north, jittered: lat/lon (ny, nx) in degrees."""
+    rng = np.random.default_rng(seed)
+    j, i = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+    a = np.radians(angle_deg)
+    east = pixel_km * (i * np.cos(a) - j * np.sin(a)) + rng.uniform(-0.05, 0.05, (ny, nx))
+    north = pixel_km * (i * np.sin(a) + j * np.cos(a)) + rng.uniform(-0.05, 0.05, (ny, nx))
+    lat = 41.6 + north / 111.195
+    lon = -83.1 + east / (111.195 * np.cos(np.radians(41.6)))
+    return lat, lon
+
+
+def swath_map(seed=0):
+    rng = np.random.default_rng(seed)
+    lat, lon = rotated_swath(seed=seed)
+    mc = rng.uniform(0.1, 30.0, lat.shape)
+    mc[rng.random(lat.shape) < 0.15] = np.nan  # cloud: no estimate
+    ood = np.where(np.isnan(mc), np.nan, np.where(rng.random(lat.shape) < 0.2, 2.0, 0.0))
+    ds = tiny_map()
+    ds = xr.Dataset(
+        {
+            "microcystin_ugL": (("y", "x"), mc, {"units": "ug L-1", "long_name": "estimate"}),
+            "microcystin_lo_ugL": (("y", "x"), mc / 2, {"units": "ug L-1"}),
+            "microcystin_hi_ugL": (("y", "x"), mc * 2, {"units": "ug L-1"}),
+            "ood_flag": (("y", "x"), ood),
+        },
+        coords={"lat": (("y", "x"), lat), "lon": (("y", "x"), lon)},
+        attrs=ds.attrs,
+    )
+    return ds
+
+
+def test_geotiff_is_a_cog_on_a_regular_grid_with_nearest_pixel_values(tmp_path):
+    ds = swath_map()
+    out = write_microcystin_geotiff(ds, tmp_path / "maps" / "m.tif")
+    assert out == tmp_path / "maps" / "m.tif"
+    assert [p.name for p in out.parent.iterdir()] == ["m.tif"]  # no temporary left behind
+    with rasterio.open(out) as src:
+        assert src.count == 4 and src.crs.to_epsg() == 4326
+        assert src.dtypes == ("float32",) * 4 and np.isnan(src.nodata)
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and src.profile["tiled"]
+        assert src.descriptions == (
+            "microcystin_ugL: estimate (ug L-1)",
+            "microcystin_lo_ugL: microcystin_lo_ugL (ug L-1)",
+            "microcystin_hi_ugL: microcystin_hi_ugL (ug L-1)",
+            "ood_flag: ood_flag",
+        )
+        assert src.tags()["granule"] == ds.attrs["granule"]
+        data = src.read()
+        rows, cols = np.meshgrid(np.arange(src.height), np.arange(src.width), indexing="ij")
+        cx, cy = src.xy(rows.ravel(), cols.ravel())  # cell centres (lon, lat)
+        res_lat = src.res[1]
+    lat, lon = ds["lat"].values.ravel(), ds["lon"].values.ravel()
+    # pixel size: median distance to the nearest other pixel centre (brute force, great circle)
+    pair = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    np.fill_diagonal(pair, np.inf)
+    pixel_km = np.median(pair.min(axis=1))
+    assert res_lat * 111.195 == pytest.approx(pixel_km, rel=0.02)  # grid spacing = pixel size
+    d = haversine_km(np.asarray(cy)[:, None], np.asarray(cx)[:, None], lat[None, :], lon[None, :])
+    order = np.argsort(d, axis=1)
+    d1 = np.take_along_axis(d, order[:, :1], axis=1)[:, 0]
+    d2 = np.take_along_axis(d, order[:, 1:2], axis=1)[:, 0]
+    near = (d1 < 0.5 * pixel_km) & (d2 > 1.05 * d1)  # unambiguous nearest pixel, well inside
+    far = d1 > 1.5 * pixel_km  # well outside the swath
+    assert near.sum() > 50 and far.sum() > 50  # the tilted swath leaves empty corners
+    flat = data.reshape(4, -1)
+    for band, name in enumerate(["microcystin_ugL", "microcystin_lo_ugL", "microcystin_hi_ugL"]):
+        want = ds[name].values.ravel()[order[near, 0]].astype(np.float32)
+        np.testing.assert_array_equal(flat[band, near], want)  # NaN where the pixel had none
+    np.testing.assert_array_equal(flat[3, near], ds["ood_flag"].values.ravel()[order[near, 0]])
+    assert np.isnan(flat[:, far]).all()
+
+
+def test_geotiff_refuses_a_dataset_without_coordinates(tmp_path):
+    with pytest.raises(ValueError, match="lacks 'lon'"):
+        write_microcystin_geotiff(swath_map().drop_vars("lon"), tmp_path / "m.tif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_map_marks_pixels_outside_the_training_domain(tmp_path, monkeypatch):
+    saved = capture_saved_figures(monkeypatch, maps)
+    ds = tiny_map()
+    ood = np.zeros((3, 4))
+    ood[0, 1], ood[2, 3] = 2, 5  # flagged
+    ood[1, 0] = np.nan  # no estimate
+    ds["ood_flag"] = (("y", "x"), ood)
+    ds.attrs["n_ood_pixels"] = 2
+    plot_microcystin_map(ds, tmp_path / "m.png")
+    fig = saved["m.png"]
+    marks = fig.axes[0].collections[1].get_offsets()
+    lat, lon = grid_lat_lon(3, 4)
+    np.testing.assert_allclose(marks, [[lon[0, 1], lat[0, 1]], [lon[2, 3], lat[2, 3]]])
+    assert "2 pixels (red x) outside the model's training domain" in fig.texts[0].get_text()

@@ -24,15 +24,17 @@ rule finetune:
         dataset=rules.dataset.output.table,
         model=rules.pretrain.output.model,
     output:
-        predictions="results/predictions/spectm_{strategy}_{source}_{horizon}.parquet",
+        predictions="results/predictions/spectm_{strategy}_seed{pseed}_{source}_{horizon}.parquet",
     log:
-        "logs/finetune/{strategy}_{source}_{horizon}.log",
+        "logs/finetune/{strategy}_seed{pseed}_{source}_{horizon}.log",
     params:
         evaluation=config["evaluation"],
         modes=finetune_modes,
         fractions=config["finetune"]["fractions"],
         full_fractions=config["finetune"]["full_fractions"],
         full_epochs=config["finetune"]["full_epochs"],
+        pooling=config["finetune"]["pooling"],
+        probe_inputs=config["finetune"]["probe_inputs"],
         device=config["device"],
     threads: 1
     priority: 5
@@ -71,6 +73,7 @@ rule metrics:
     output:
         summary=report("results/metrics/summary.csv", caption="../report/summary.rst", category="Metrics"),
         comparison="results/metrics/comparison.csv",
+        comparisons="results/metrics/comparisons.csv",
         ablation="results/metrics/ablation.csv",
         efficiency="results/metrics/label_efficiency.csv",
         intervals="results/metrics/intervals.csv",
@@ -88,6 +91,7 @@ rule metrics:
         "logs/metrics.log",
     params:
         alpha=config["evaluation"]["interval_alpha"],
+        n_boot=config["evaluation"]["bootstrap"],
     conda:
         "../../envs/spectm.yaml"
     script:
@@ -95,10 +99,11 @@ rule metrics:
 
 
 rule deploy_model:
-    # The deployable current-week model: SpecTM (targeted) fine-tuned on all labelled rows.
+    # The deployable current-week model: SpecTM (targeted, the first pretraining seed) fine-tuned
+    # on all labelled rows.
     input:
         dataset=deploy_dataset,
-        model=one(rules.pretrain.output.model, strategy="targeted"),
+        model=one(rules.pretrain.output.model, strategy="targeted", pseed=config["pretrain"]["seeds"][0]),
     output:
         model="results/models/microcystin_current_week.pt",
     log:
@@ -121,6 +126,7 @@ rule microcystin_map:
     output:
         nc="results/maps/{granule}.nc",
         png=report("results/maps/{granule}.png", caption="../report/map.rst", category="Maps"),
+        tif="results/maps/{granule}.tif",
     log:
         "logs/maps/{granule}.log",
     conda:

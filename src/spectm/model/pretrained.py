@@ -18,6 +18,8 @@ A deployable model (written by :func:`spectm.train.deploy.train_deployable`) is 
     halfwidth_log10   split-conformal half-width q (log10 units; inf = not calibratable)
     alpha             miscoverage; intervals are at level 1 - alpha
     info              mode, method, horizon, training-data summary, fit settings, provenance
+    envelope          DomainEnvelope.to_dict() of the training spectra (absent in files written
+                      before the out-of-domain check; those load with ``envelope=None``)
 
 A ``config.json`` beside it repeats everything except the tensors. All files hold only tensors
 and plain Python values, so they load with ``weights_only=True``.
@@ -35,7 +37,7 @@ from torch import Tensor
 
 from spectm._io import PathLike, atomic_path, write_json
 from spectm.model.device import resolve_device
-from spectm.model.encoder import SpecTM, SpecTMConfig
+from spectm.model.encoder import POOLINGS, SpecTM, SpecTMConfig, pool
 from spectm.model.masking import window_mask
 
 MODEL_NAME = "model.pt"
@@ -250,8 +252,13 @@ def _run(
     hidden: np.ndarray | None,
     key: str,
     batch_size: int,
+    pooling: str = "cls",
 ) -> np.ndarray:
-    """One output of the model (``embedding`` or ``reconstruction``) for every spectrum."""
+    """One output of the model (``embedding`` or ``reconstruction``) for every spectrum.
+
+    ``pooling`` other than ``cls`` replaces ``embedding`` by :func:`~spectm.model.encoder.pool`
+    of the band tokens (``cls`` runs the unchanged forward pass).
+    """
     x = np.asarray(spectra, dtype=float)
     wl = meta.grid_nm
     if x.ndim != 2 or x.shape[1] != wl.size:
@@ -266,11 +273,26 @@ def _run(
     empty = mask.all(dim=1)
     if bool(empty.any()):
         raise ValueError(f"spectrum row {int(torch.nonzero(empty)[0])} has no visible band")
+    tokens_pooled = key == "embedding" and pooling != "cls"
+    window = None
+    if tokens_pooled and pooling == "window":
+        window = torch.from_numpy(window_mask(wl, meta.mask_windows_nm))  # (n_bands,)
+        none = (~mask & window).sum(dim=1) == 0  # (n,)
+        if bool(none.any()):
+            raise ValueError(
+                f"pooling 'window': spectrum row {int(torch.nonzero(none)[0])} has no visible "
+                f"band inside the diagnostic windows {meta.mask_windows_nm} nm "
+                "(meta.mask_windows_nm; hide_windows hides them all)"
+            )
     model.eval()
     parts = []
     for start in range(0, xt.shape[0], batch_size):
         xb = xt[start : start + batch_size].to(device)
         mb = mask[start : start + batch_size].to(device)
+        if tokens_pooled:
+            cls_state, tokens = model.encode(xb, wlt.to(device), mb)  # (b, d), (b, N, d)
+            parts.append(pool(cls_state, tokens, mb, pooling, window).float().cpu().numpy())
+            continue
         out, _ = model(xb, wlt.to(device), mb)
         parts.append(out[key].float().cpu().numpy())
     return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
@@ -281,6 +303,7 @@ def embed(
     meta: ModelMeta,
     spectra: np.ndarray,
     *,
+    pooling: str = "cls",
     hide_windows: bool = False,
     batch_size: int = 1024,
 ) -> np.ndarray:
@@ -291,6 +314,11 @@ def embed(
         meta: Its metadata.
         spectra: Rrs (sr-1) on the model grid ``meta.wavelengths_nm``, shape (n, n_bands).
             NaN bands are treated as masked (mask token).
+        pooling: One of :data:`POOLINGS`: ``cls`` (final CLS state, what the pretraining heads
+            read), ``mean`` (mean of the final band tokens over the visible bands) or ``window``
+            (mean of the final band tokens of the visible bands inside the diagnostic windows
+            ``meta.mask_windows_nm``, the bands targeted pretraining hides; here they are
+            visible unless ``hide_windows``, which leaves ``window`` nothing to pool).
         hide_windows: Also mask the diagnostic windows ``meta.mask_windows_nm`` (the input the
             targeted-pretrained encoder saw); default: every finite band is visible.
         batch_size: Spectra per forward pass.
@@ -298,9 +326,15 @@ def embed(
     Returns:
         Embeddings, float32, shape (n, d_model).
 
+    Raises:
+        ValueError: on an unknown ``pooling`` (naming :data:`POOLINGS`), spectra off the model
+            grid, or a spectrum with no band to pool (naming its row).
+
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
     hidden = window_mask(meta.wavelengths_nm, meta.mask_windows_nm) if hide_windows else None
-    out = _run(model, meta, spectra, hidden, "embedding", batch_size)
+    out = _run(model, meta, spectra, hidden, "embedding", batch_size, pooling)
     return out.reshape(len(np.asarray(spectra)), model.cfg.d_model)
 
 
@@ -333,6 +367,89 @@ def reconstruct(
 
 
 @dataclass(frozen=True)
+class DomainEnvelope:
+    """Envelope of the spectra a deployable model was trained on, on the model grid.
+
+    Fitted by :func:`spectm.train.deploy.fit_domain_envelope`; :func:`spectm.predict.domain_flags`
+    flags spectra outside it. Per-band arrays have shape (n_grid,) and are in sr-1.
+
+    Attributes:
+        lo: Per-band lower training quantile (``quantiles[0]``).
+        hi: Per-band upper training quantile (``quantiles[1]``).
+        tol: Per-band tolerance added outside ``[lo, hi]``.
+        median: Per-band median training spectrum (the brightness reference).
+        brightness_range: ``quantiles`` of the training :meth:`brightness`.
+        quantiles: The two quantile levels, e.g. ``(0.005, 0.995)``.
+        max_outside_fraction: A spectrum is flagged when more than this fraction of its finite
+            bands lies outside ``[lo - tol, hi + tol]``.
+        brightness_margin: ... or when its brightness is outside ``brightness_range`` widened
+            by this factor (``lo / margin``, ``hi * margin``).
+        n: Training spectra the envelope was fitted on.
+
+    """
+
+    lo: list[float]
+    hi: list[float]
+    tol: list[float]
+    median: list[float]
+    brightness_range: tuple[float, float]
+    quantiles: tuple[float, float]
+    max_outside_fraction: float
+    brightness_margin: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict as stored in the deployable file."""
+        return plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, what: str = "domain envelope") -> DomainEnvelope:
+        """Parse the stored dict.
+
+        Raises:
+            ValueError: naming ``what`` and the missing keys, or per-band lists of unequal length.
+
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [k for k in names if k not in d]
+        if missing:
+            raise ValueError(f"{what}: malformed domain envelope (missing keys {missing})")
+        env = cls(
+            lo=[float(v) for v in d["lo"]],
+            hi=[float(v) for v in d["hi"]],
+            tol=[float(v) for v in d["tol"]],
+            median=[float(v) for v in d["median"]],
+            brightness_range=(float(d["brightness_range"][0]), float(d["brightness_range"][1])),
+            quantiles=(float(d["quantiles"][0]), float(d["quantiles"][1])),
+            max_outside_fraction=float(d["max_outside_fraction"]),
+            brightness_margin=float(d["brightness_margin"]),
+            n=int(d["n"]),
+        )
+        sizes = {len(env.lo), len(env.hi), len(env.tol), len(env.median)}
+        if len(sizes) != 1:
+            raise ValueError(f"{what}: domain envelope bands differ in length ({sorted(sizes)})")
+        return env
+
+    def brightness(self, spectra: np.ndarray) -> np.ndarray:
+        """Brightness of spectra on the model grid relative to the training median, shape (n,).
+
+        Mean Rrs over each spectrum's finite bands divided by the mean of :attr:`median` over the
+        same bands (NaN for a spectrum without a finite band).
+        """
+        return relative_brightness(spectra, np.asarray(self.median, dtype=float))
+
+
+def relative_brightness(spectra: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Mean Rrs over each row's finite bands / mean of ``reference`` on the same bands, (n,)."""
+    x = np.asarray(spectra, dtype=float)
+    finite = np.isfinite(x)
+    num = np.where(finite, x, 0.0).sum(axis=1)
+    den = np.where(finite, np.asarray(reference, dtype=float)[None, :], 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(finite.any(axis=1), num / den, np.nan)
+
+
+@dataclass(frozen=True)
 class Deployable:
     """A loaded deployable microcystin model.
 
@@ -345,6 +462,8 @@ class Deployable:
         alpha: Miscoverage of the interval.
         info: Mode, method, horizon, training-data summary, fit settings, provenance.
         path: The file it was loaded from.
+        envelope: Envelope of the training spectra; None for files written before it existed
+            (then only the physical checks of :mod:`spectm.predict` apply).
 
     """
 
@@ -356,6 +475,7 @@ class Deployable:
     alpha: float
     info: dict[str, Any] = field(default_factory=dict)
     path: Path = Path()
+    envelope: DomainEnvelope | None = None
 
     @property
     def grid_nm(self) -> np.ndarray:
@@ -416,6 +536,7 @@ def save_deployable(
     halfwidth_log10: float,
     alpha: float,
     info: dict[str, Any],
+    envelope: DomainEnvelope | None = None,
 ) -> Path:
     """Write a deployable model atomically, and ``config.json`` (no tensors) beside it.
 
@@ -428,12 +549,13 @@ def save_deployable(
         halfwidth_log10: Conformal half-width (log10 units).
         alpha: Miscoverage.
         info: Mode, method, training summary, fit settings, provenance (plain values).
+        envelope: Envelope of the training spectra on the model grid (None: not stored).
 
     Returns:
         ``path``.
 
     """
-    blob = {
+    blob: dict[str, Any] = {
         "format": DEPLOYABLE_FORMAT,
         "model": {k: v.detach().cpu() for k, v in model_state.items()},
         "meta": plain(meta.to_dict()),
@@ -445,6 +567,13 @@ def save_deployable(
         "alpha": float(alpha),
         "info": plain(info),
     }
+    if envelope is not None:
+        if len(envelope.lo) != len(meta.wavelengths_nm):
+            raise ValueError(
+                f"{path}: domain envelope has {len(envelope.lo)} bands, the model grid "
+                f"{len(meta.wavelengths_nm)}"
+            )
+        blob["envelope"] = envelope.to_dict()
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
     summary = {k: v for k, v in blob.items() if k not in ("model", "head")}
@@ -474,6 +603,14 @@ def load_deployable(path: PathLike, *, device: str = "cpu") -> Deployable:
             f"expected {DEPLOYABLE_FORMAT!r}{hint}"
         )
     meta = ModelMeta.from_dict(dict(blob["meta"]), what=str(path))
+    envelope = None
+    if blob.get("envelope") is not None:
+        envelope = DomainEnvelope.from_dict(dict(blob["envelope"]), what=str(path))
+        if len(envelope.lo) != len(meta.wavelengths_nm):
+            raise ValueError(
+                f"{path}: domain envelope has {len(envelope.lo)} bands, the model grid "
+                f"{len(meta.wavelengths_nm)}"
+            )
     return Deployable(
         model=_build(blob["model"], meta, resolve_device(device)),
         meta=meta,
@@ -483,4 +620,5 @@ def load_deployable(path: PathLike, *, device: str = "cpu") -> Deployable:
         alpha=float(blob["alpha"]),
         info=dict(blob["info"]),
         path=Path(path),
+        envelope=envelope,
     )
