@@ -285,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("corpus", help="corpus Parquet (rule corpus)")
     s.add_argument("--out-dir", required=True, help="writes model.pt, losses.csv, config.json")
     s.add_argument("--strategy", choices=["targeted", "random", "none"], default="targeted")
-    s.add_argument("--preset", choices=["tiny", "small", "paper"], help=_from_config("model.preset"))
+    s.add_argument(
+        "--preset", choices=["tiny", "small", "paper"], help=_from_config("model.preset")
+    )
     s.add_argument("--max-epochs", type=int, help=_from_config("pretrain.max_epochs"))
     s.add_argument("--batch-size", type=int, help=_from_config("pretrain.batch_size"))
     s.add_argument("--lr", type=float, help=_from_config("pretrain.lr"))
