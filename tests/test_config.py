@@ -140,6 +140,7 @@ def test_paper_config_layers_on_the_default(cfg):
     typed = SpectmConfig.from_dict(merged)
     assert typed.model.preset == "paper" and typed.evaluation.grid == "full"
     assert len(typed.evaluation.seeds) == 10 and typed.pretrain.max_epochs == 100
+    assert tuple(typed.pretrain.seeds) == (0, 1, 2, 3, 4)  # five pretraining runs per strategy
 
 
 def test_without_enmap_layer_turns_the_enmap_branch_off(cfg):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+from html import escape as html_escape
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,9 @@ def tiny_config() -> dict:
     cfg["pace"]["start"], cfg["pace"]["end"] = "2024-08-04", "2024-08-12"
     cfg["pace"]["demo"].update(shape=[64, 56], pixel_km=2.4)
     cfg["pairs"]["max_pixel_pairs_per_granule_pair"] = 50
-    cfg["pretrain"].update(max_pixels=400, max_epochs=1, batch_size=64, checkpoint_every=20)
+    cfg["pretrain"].update(
+        max_pixels=400, max_epochs=1, batch_size=64, checkpoint_every=20, seeds=[0, 1]
+    )
     cfg["strategies"] = ["targeted", "random"]
     cfg["datasets"]["sources"] = ["shipped"]
     cfg["evaluation"].update(seeds=[0], n_splits=3)
@@ -113,6 +116,7 @@ def test_tiny_workflow_reaches_the_report(tiny_run):
         assert f'id="{anchor}"' in html
     assert len(list((tiny_run / "results/chips/pace").glob("*.nc"))) == 4
     assert len(list((tiny_run / "results/maps").glob("*.png"))) == 4
+    assert len(list((tiny_run / "results/maps").glob("*.tif"))) == 4
     assert (tiny_run / "results/models/microcystin_current_week.pt").stat().st_size > 0
 
 
@@ -129,6 +133,23 @@ def test_tiny_workflow_summary_has_every_method(tiny_run):
     assert {"spectm_targeted_frozen", "spectm_random_frozen", "ridge", "knn"} <= methods
     assert set(summary["horizon"]) == {"current_week", "8day_ahead"}
     assert summary["r2_log10"].notna().any()
+    # two pretraining seeds per strategy, both protocols (the shipped set spans 2024 and 2025)
+    spectm = summary[summary["method"] == "spectm_targeted_frozen"]
+    assert set(spectm["pretrain_seed"]) == {0, 1}
+    assert set(summary["protocol"]) == {"date_cv", "next_season"}
+    assert set(summary.loc[summary["method"] == "ridge", "pretrain_seed"]) == {-1}
+
+
+def test_tiny_workflow_states_generated_comparisons(tiny_run):
+    comps = pd.read_csv(tiny_run / "results/metrics/comparisons.csv")
+    assert set(comps["what"]) >= {"SpecTM vs best baseline", "targeted vs random masking (frozen)"}
+    assert "next_season" in set(comps["protocol"])
+    verdicts = {"a better", "b better", "not distinguishable", "too few dates"}
+    assert set(comps["verdict"]) <= verdicts
+    assert (comps["a_replicates"] == 2).all()  # pretraining seed x split seed: 2 x 1
+    html = (tiny_run / "results/report/index.html").read_text()
+    for text in comps["sentence"]:
+        assert html_escape(text) in html
 
 
 def test_tiny_workflow_adaptation_summary(tiny_run):

@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import r2_score
 
 from spectm.evaluate.compare import (
+    MIN_DATES,
     MethodKey,
     comparisons_table,
     paired_difference,
@@ -116,7 +117,7 @@ def test_bootstrap_resamples_whole_dates():
     pa = np.where(first, y, y.mean())
     pb = np.where(first, y.mean(), y)
     p = pd.concat([frame(t, A, pa), frame(t, B, pb)])
-    c = compare(p, n_boot=300)
+    c = compare(p, n_boot=300, min_dates=2)
     assert c.n_dates == 2
     # the truth of the 3 possible resamples: both dates (diff 0), the first twice (A perfect,
     # B the mean of both dates' rows), the second twice (the mirror image)
@@ -173,3 +174,60 @@ def test_table_has_one_row_and_sentence_per_comparison():
     table = comparisons_table([c, c])
     assert len(table) == 2 and table.sentence.iloc[0] == sentence(c)
     assert table.what.iloc[0] == "SpecTM vs best baseline"
+
+
+def test_next_season_compares_rmse_and_lower_is_better():
+    t = truth()
+    y = np.full(len(t), -2.0)  # a pre-bloom test season: every label at the detection limit
+    t = t.assign(y_true_log10=y)
+    rng = np.random.default_rng(2)
+    a, b = y + rng.normal(0, 0.1, y.size), y + rng.normal(0, 0.4, y.size)
+    p = pd.concat([frame(t, A, a, protocol="next_season"), frame(t, B, b, protocol="next_season")])
+    c = compare(p, protocol="next_season")
+    assert c.metric == "rmse_log10"
+    assert c.a_mean == pytest.approx(np.sqrt(np.mean((a - y) ** 2)))
+    assert c.b_mean == pytest.approx(np.sqrt(np.mean((b - y) ** 2)))
+    assert c.diff < 0 and c.hi < 0 and c.verdict == "a better"  # R² would be undefined here
+    assert "RMSE (log10)" in sentence(c) and "spectm_targeted_frozen (spectm_paper) is better" in (
+        sentence(c)
+    )
+    assert compare(p, protocol="next_season", metric="r2_log10").verdict == "not distinguishable"
+    with pytest.raises(ValueError, match="unknown comparison metric"):
+        compare(p, protocol="next_season", metric="mae")
+
+
+def test_too_few_test_dates_give_no_interval_and_no_verdict():
+    t = truth().head(4 * PER_DATE)  # 4 sampling dates: below MIN_DATES
+    y = t.y_true_log10.to_numpy()
+    p = pd.concat([frame(t, A, y), frame(t, B, y * 0.2)])  # A perfect, B far off
+    c = compare(p)
+    assert c.n_dates == 4 < MIN_DATES
+    assert c.verdict == "too few dates" and np.isnan(c.lo) and np.isnan(c.hi)
+    assert c.diff == pytest.approx(1.0 - r2_score(y, y * 0.2))
+    assert "only 4 sampling date(s): too few for an interval, so no verdict" in sentence(c)
+    full = truth()
+    ok = compare(pd.concat([frame(full, A, full.y_true_log10), frame(full, B, 0.0)]))
+    assert ok.n_dates == N_DATES and ok.verdict == "a better"
+
+
+def test_pretraining_runs_are_resampled_too():
+    # A's three pretraining runs disagree (noise sd 0.2, 0.7, 1.0); B is one run between them.
+    # With the runs held fixed the dates alone would give a narrow interval; drawing the runs
+    # with replacement lets the interval cover what another set of runs could have given.
+    t = truth()
+    y = t.y_true_log10.to_numpy()
+    rng = np.random.default_rng(7)
+    runs = [y + rng.normal(0, s, y.size) for s in (0.2, 0.7, 1.0)]
+    b = y + rng.normal(0, 0.6, y.size)
+    p = pd.concat(
+        [frame(t, A, pr, pretrain_seed=k) for k, pr in enumerate(runs)] + [frame(t, B, b)]
+    )
+    c = compare(p, n_boot=1000)
+    assert c.a_replicates == 3 and c.b_replicates == 1
+    r2_runs = [r2_score(y, pr) for pr in runs]
+    assert c.hi - c.lo > 0.5 * (max(r2_runs) - min(r2_runs))  # the runs' spread is in the interval
+    assert c.lo < 0 < c.hi and c.verdict == "not distinguishable"
+    one_run = compare(
+        pd.concat([frame(t, A, runs[1], pretrain_seed=1), frame(t, B, b)]), n_boot=1000
+    )
+    assert one_run.hi - one_run.lo < c.hi - c.lo

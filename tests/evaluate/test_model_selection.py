@@ -72,7 +72,7 @@ def probe_protocol_r2(z, y, dates, fractions):
             seed=cell.seed,
             alpha=PROTOCOL.interval_alpha,
         )
-        preds[cell.seed, cell.fraction][te] = np.ravel(fit.model.predict(z[te]))
+        preds[cell.seed, cell.fraction][te] = fit.predict(z[te])
         const[cell.seed, cell.fraction][te] = y[tr].mean()
     out = {}
     for f in fractions:
@@ -225,3 +225,17 @@ def test_constant_counted_in_run_info():
         fractions=[0.25],
     )
     assert 1 <= info["n_cells_constant"] <= info["n_cells"] == 2
+
+
+def test_predictions_are_clipped_to_the_training_target_range():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 3))
+    y = x @ np.array([1.0, -0.5, 0.2]) + rng.normal(0, 0.05, 60)
+    dates = np.repeat([f"2024-d{i:02d}" for i in range(12)], 5)
+    kw = dict(feature_names=["a", "b", "c"], grid="demo", inner_splits=3, seed=0, alpha=0.1)
+    fit = fit_cell(x, y, dates, algorithm="ridge", **kw)
+    assert not fit.constant and fit.y_range == (y.min(), y.max())
+    inside = fit.predict(x)
+    np.testing.assert_allclose(inside, np.clip(fit.model.predict(x), y.min(), y.max()))
+    far = fit.predict(np.array([[100.0, -100.0, 0.0], [-100.0, 100.0, 0.0]]))
+    assert far.tolist() == [y.max(), y.min()]  # the unclipped model says about +-150

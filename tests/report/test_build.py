@@ -254,6 +254,7 @@ def write_inputs(root: Path) -> dict:
             "protocol": ["date_cv"],
             "fraction": [1.0],
             "what": ["SpecTM vs best baseline"],
+            "metric": ["r2_log10"],
             "a": ["spectm_targeted_frozen (spectm_paper)"],
             "b": ["ridge (indices)"],
             **{k: [v] for k, v in (("a_mean", 0.6123), ("a_sd", 0.01), ("b_mean", 0.5234))},
@@ -480,9 +481,9 @@ def test_evaluation_section(inputs):
     # comparisons; comparison; the ablation at 100 % labels only, one column per strategy;
     # efficiency; intervals
     heads = re.findall(r"<th>(.*?)</th>", page)
-    assert heads[21:27] == ["dataset", "horizon", "mode", "none", "random", "targeted"]
+    assert heads[22:28] == ["dataset", "horizon", "mode", "none", "random", "targeted"]
     assert tds(page) == [
-        *("matchups", "current_week", "date_cv", "1", "SpecTM vs best baseline"),
+        *("matchups", "current_week", "date_cv", "1", "SpecTM vs best baseline", "r2_log10"),
         *("spectm_targeted_frozen (spectm_paper)", "ridge (indices)", "0.612", "0.01"),
         *("0.523", "0.02", "0.0889", "-0.02", "0.19", "12", "not distinguishable"),
         *("matchups", "current_week", "0.612", "ridge (indices)", "0.523"),

@@ -1,5 +1,6 @@
 """SpecTM microcystin fine-tuning: the outer grid (frozen / full) and the deployable model."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -295,8 +296,11 @@ def test_deployable_frozen_roundtrip_matches_the_ridge_fit(checkpoint, tmp_path)
         seed=0,
         alpha=0.1,
     )
-    np.testing.assert_allclose(dep.predict_log10(x), ref.model.predict(z), atol=1e-8)
+    np.testing.assert_allclose(dep.predict_log10(x), ref.predict(z), atol=1e-8)
     assert dep.halfwidth_log10 == pytest.approx(ref.halfwidth)
+    y = df["log10_microcystin"].to_numpy()
+    high = dataclasses.replace(dep, head_bias=dep.head_bias + 100.0)  # far above any label
+    assert np.all(high.predict_log10(x) == y.max())  # clipped to the largest training label
     with pytest.raises(ValueError, match="one horizon"):
         bad = pd.concat([df, df.assign(horizon="8day_ahead", row_id=df.row_id + "b")])
         train_deployable(bad, checkpoint, tmp_path / "x.pt", mode="frozen", **DEPLOY)

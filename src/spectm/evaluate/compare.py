@@ -1,20 +1,33 @@
 """Paired comparisons of two methods on the same outer test rows, and the sentences they justify.
 
-A comparison is ``A - B`` of the replicate-mean R² (log10) of two methods in one cell (dataset,
-horizon, protocol, label fraction). Both methods predicted the same rows in the same outer folds
+A comparison is ``A - B`` of the replicate-mean score of two methods in one cell (dataset,
+horizon, protocol, label fraction). The score is R² (log10) under ``date_cv`` and RMSE (log10)
+under ``next_season`` (:data:`PROTOCOL_METRIC`): a next season's test rows can be one pre-bloom
+spring whose labels barely vary (the shipped table's 2025 rows are 15 samples at the detection
+limit), where R² is undefined or dominated by a tiny denominator, while the error in log10 units
+still says which model is closer. Both methods predicted the same rows in the same outer folds
 (the shared protocol): under ``date_cv`` every row once per replicate, under ``next_season`` every
 row of the test seasons. A replicate is one (pretraining seed, split seed); a method's value is
-the mean over its replicates of the R² of its pooled out-of-fold predictions, exactly the
-``mean`` of :func:`spectm.evaluate.summary.seed_mean`.
+the mean over its replicates of the score of its pooled out-of-fold predictions (for R², exactly
+the ``mean`` of :func:`spectm.evaluate.summary.seed_mean`).
 
-The interval is a paired cluster bootstrap over sampling dates: each resample draws the cell's
-sampling dates with replacement, weights every row by how often its date was drawn, recomputes
-both methods' replicate-mean R² on those weights, and takes their difference; the interval is the
+The interval is a paired cluster bootstrap over sampling dates and pretraining runs: each
+resample draws the cell's sampling dates with replacement and weights every row by how often its
+date was drawn, draws each method's pretraining runs (``pretrain_seed``) with replacement and
+weights every replicate by how often its run was drawn, recomputes both methods'
+replicate-mean score on those weights, and takes their difference; the interval is the
 central ``level`` percentile interval of the differences. Dates are the unit because samples of
 one cruise day share water, weather and overpass (they are not independent), and resampling
-them keeps the pairing: both methods always see the same resampled rows. The verdict is ``A
-better`` (interval above 0), ``B better`` (below 0) or ``not distinguishable`` (it covers 0),
-and the report's sentences are generated from it (:func:`sentence`), never written by hand.
+them keeps the pairing: both methods always see the same resampled rows. Runs are the second
+unit because one pretraining run is one draw of the encoder: floating-point differences between
+machines move a run enough to change a single-run conclusion, and an interval that holds the
+runs fixed would not cover that (the baselines have one "run", -1, and are not resampled).
+The verdict is ``A better`` (interval above 0 for R², below 0 for RMSE), ``B better`` (the
+other side), ``not distinguishable`` (it covers 0), or ``too few dates`` when the cell's test
+rows come from fewer than :data:`MIN_DATES` sampling dates (then there is no interval: with one
+test date, as in a 2024 -> 2025 next season of the bundled data, no statement about the
+difference is justified), and the report's sentences are generated from it (:func:`sentence`),
+never written by hand.
 """
 
 from __future__ import annotations
@@ -30,11 +43,22 @@ from spectm.evaluate.summary import REPLICATE, with_protocol_columns
 LEVEL = 0.95
 """Confidence level of the bootstrap intervals."""
 
+MIN_DATES = 5
+"""Fewest test sampling dates for an interval and a verdict: with n dates a date bootstrap has
+at most C(2n-1, n) distinct resamples (35 for 4 dates, 126 for 5), too few below that for a 95 %
+percentile interval to mean anything."""
+
 PROTOCOL_WORDS = {
     "date_cv": "date-grouped CV",
     "next_season": "next season (train on earlier seasons)",
 }
 """How the sentences name the protocols."""
+
+METRICS = {"r2_log10": ("R²", True), "rmse_log10": ("RMSE (log10)", False)}
+"""Comparison scores: name in the sentences, and whether higher is better."""
+
+PROTOCOL_METRIC = {"date_cv": "r2_log10", "next_season": "rmse_log10"}
+"""The score each protocol's comparisons use (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +76,7 @@ class MethodKey:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One paired comparison ``a - b`` of replicate-mean R² (log10).
+    """One paired comparison ``a - b`` of a replicate-mean score (``metric``).
 
     Attributes:
         dataset: Dataset.
@@ -60,12 +84,13 @@ class Comparison:
         protocol: ``date_cv`` or ``next_season``.
         fraction: Label fraction.
         what: What is compared (e.g. ``SpecTM vs best baseline``, ``targeted vs random``).
+        metric: The score, a key of :data:`METRICS` (``r2_log10`` or ``rmse_log10``).
         a: Label of method A.
         b: Label of method B.
-        a_mean: A's mean R² over its replicates.
+        a_mean: A's mean score over its replicates.
         a_sd: Its standard deviation over replicates (NaN with one).
         a_replicates: A's replicates.
-        b_mean: B's mean R².
+        b_mean: B's mean score.
         b_sd: B's standard deviation over replicates.
         b_replicates: B's replicates.
         diff: ``a_mean - b_mean`` on the common rows.
@@ -73,7 +98,8 @@ class Comparison:
         hi: Upper bound.
         n_rows: Test rows both methods predicted.
         n_dates: Their sampling dates (the bootstrap units).
-        verdict: ``a better``, ``b better`` or ``not distinguishable``.
+        verdict: ``a better``, ``b better``, ``not distinguishable`` or ``too few dates``
+            (fewer than :data:`MIN_DATES` test sampling dates; ``lo``/``hi`` NaN).
 
     """
 
@@ -82,6 +108,7 @@ class Comparison:
     protocol: str
     fraction: float
     what: str
+    metric: str
     a: str
     b: str
     a_mean: float
@@ -98,12 +125,39 @@ class Comparison:
     verdict: str
 
 
-def _replicate_matrix(rows: pd.DataFrame, row_ids: np.ndarray) -> np.ndarray:
-    """Predictions (n_replicates, n_rows) of one method, columns in ``row_ids`` order."""
+def _replicate_matrix(rows: pd.DataFrame, row_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One method's predictions (n_replicates, n_rows) and pretraining seeds (n_replicates,).
+
+    Columns follow ``row_ids``; replicates with a missing prediction are dropped.
+    """
     wide = rows.pivot_table(
         index=list(REPLICATE), columns="row_id", values="y_pred_log10", aggfunc="mean"
     )
-    return wide.reindex(columns=row_ids).to_numpy(dtype=float)
+    mat = wide.reindex(columns=row_ids).to_numpy(dtype=float)
+    runs = wide.index.get_level_values("pretrain_seed").to_numpy()
+    keep = np.isfinite(mat).all(axis=1)
+    return mat[keep], runs[keep]
+
+
+def _run_weights(rng: np.random.Generator, runs: np.ndarray, n_boot: int) -> np.ndarray:
+    """Pretraining runs drawn with replacement: (B, r) weight of each replicate per resample.
+
+    A replicate's weight is how often its pretraining run was drawn; a method with one run (a
+    baseline, ``pretrain_seed`` -1) gets weight 1 everywhere.
+    """
+    unique, index = np.unique(runs, return_inverse=True)
+    draws = rng.integers(0, unique.size, size=(n_boot, unique.size))
+    counts = np.zeros((n_boot, unique.size))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), unique.size), draws.ravel()), 1.0)
+    return counts[:, index]
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row-wise weighted mean of (B, r) values over their finite entries; NaN where none."""
+    ok = np.isfinite(values)
+    w = np.where(ok, weights, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(ok, values, 0.0) * w).sum(axis=1) / w.sum(axis=1)
 
 
 def _weighted_r2(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -118,6 +172,15 @@ def _weighted_r2(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.nda
     return r2
 
 
+def _weighted_rmse(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """RMSE per resample and replicate: weights (B, n), y (n,), pred (r, n) -> (B, r)."""
+    sse = weights @ ((pred - y[None, :]) ** 2).T  # (B, r)
+    return np.sqrt(sse / weights.sum(axis=1)[:, None])
+
+
+_SCORES = {"r2_log10": _weighted_r2, "rmse_log10": _weighted_rmse}
+
+
 def paired_difference(
     predictions: pd.DataFrame,
     a: MethodKey,
@@ -128,9 +191,11 @@ def paired_difference(
     fraction: float,
     protocol: str = "date_cv",
     what: str = "",
+    metric: str | None = None,
     n_boot: int,
     level: float = LEVEL,
     seed: int = 0,
+    min_dates: int = MIN_DATES,
 ) -> Comparison:
     """Compare two methods in one cell by a paired bootstrap over sampling dates.
 
@@ -143,9 +208,11 @@ def paired_difference(
         fraction: Label fraction of the cell.
         protocol: Protocol of the cell.
         what: What the comparison is, for the table and the sentence.
+        metric: ``r2_log10`` or ``rmse_log10``; default :data:`PROTOCOL_METRIC` of the protocol.
         n_boot: Bootstrap resamples.
         level: Confidence level of the interval.
         seed: Seed of the resampling (the same seed gives the same interval).
+        min_dates: Fewest test sampling dates for an interval and a verdict.
 
     Returns:
         The :class:`Comparison`.
@@ -154,6 +221,10 @@ def paired_difference(
         ValueError: when either method has no predictions in the cell, or they share no row.
 
     """
+    metric = metric or PROTOCOL_METRIC.get(protocol, "r2_log10")
+    if metric not in _SCORES:
+        raise ValueError(f"unknown comparison metric {metric!r}; expected one of {list(_SCORES)}")
+    score = _SCORES[metric]
     p = with_protocol_columns(predictions)
     cell = p[
         (p["dataset"] == dataset)
@@ -177,44 +248,46 @@ def paired_difference(
     common = common.sort_values("row_id", kind="stable")
     row_ids = common["row_id"].to_numpy()
     y = common["y_true_log10"].to_numpy(dtype=float)
-    pa = _replicate_matrix(parts["a"], row_ids)  # (r_a, n)
-    pb = _replicate_matrix(parts["b"], row_ids)  # (r_b, n)
-    pa, pb = pa[np.isfinite(pa).all(axis=1)], pb[np.isfinite(pb).all(axis=1)]
+    pa, runs_a = _replicate_matrix(parts["a"], row_ids)  # (r_a, n), (r_a,)
+    pb, runs_b = _replicate_matrix(parts["b"], row_ids)  # (r_b, n), (r_b,)
     dates = common["date"].astype(str).to_numpy()
     unique, date_index = np.unique(dates, return_inverse=True)
     ones = np.ones((1, y.size))
-    r2a, r2b = _weighted_r2(ones, y, pa)[0], _weighted_r2(ones, y, pb)[0]  # (r_a,), (r_b,)
+    sa, sb = score(ones, y, pa)[0], score(ones, y, pb)[0]  # (r_a,), (r_b,)
     rng = np.random.default_rng([seed, 20_26])
     draws = rng.integers(0, unique.size, size=(n_boot, unique.size))  # dates drawn
     counts = np.zeros((n_boot, unique.size))
     np.add.at(counts, (np.repeat(np.arange(n_boot), unique.size), draws.ravel()), 1.0)
     weights = counts[:, date_index]  # (B, n): each row weighted by its date's draws
-    boot = np.nanmean(_weighted_r2(weights, y, pa), axis=1) - np.nanmean(
-        _weighted_r2(weights, y, pb), axis=1
-    )
+    wa, wb = _run_weights(rng, runs_a, n_boot), _run_weights(rng, runs_b, n_boot)  # (B, r)
+    boot = _weighted_mean(score(weights, y, pa), wa) - _weighted_mean(score(weights, y, pb), wb)
     boot = boot[np.isfinite(boot)]
     tail = (1.0 - level) / 2.0 * 100.0
     lo, hi = np.percentile(boot, [tail, 100.0 - tail]) if boot.size else (np.nan, np.nan)
+    higher_better = METRICS[metric][1]
     verdict = "not distinguishable"
-    if lo > 0:
-        verdict = "a better"
+    if unique.size < min_dates:
+        lo, hi, verdict = np.nan, np.nan, "too few dates"
+    elif lo > 0:
+        verdict = "a better" if higher_better else "b better"
     elif hi < 0:
-        verdict = "b better"
+        verdict = "b better" if higher_better else "a better"
     return Comparison(
         dataset=dataset,
         horizon=horizon,
         protocol=protocol,
         fraction=float(fraction),
         what=what,
+        metric=metric,
         a=a.label,
         b=b.label,
-        a_mean=float(np.mean(r2a)),
-        a_sd=float(np.std(r2a, ddof=1)) if r2a.size > 1 else float("nan"),
-        a_replicates=int(r2a.size),
-        b_mean=float(np.mean(r2b)),
-        b_sd=float(np.std(r2b, ddof=1)) if r2b.size > 1 else float("nan"),
-        b_replicates=int(r2b.size),
-        diff=float(np.mean(r2a) - np.mean(r2b)),
+        a_mean=float(np.mean(sa)),
+        a_sd=float(np.std(sa, ddof=1)) if sa.size > 1 else float("nan"),
+        a_replicates=int(sa.size),
+        b_mean=float(np.mean(sb)),
+        b_sd=float(np.std(sb, ddof=1)) if sb.size > 1 else float("nan"),
+        b_replicates=int(sb.size),
+        diff=float(np.mean(sa) - np.mean(sb)),
         lo=float(lo),
         hi=float(hi),
         n_rows=int(y.size),
@@ -234,13 +307,18 @@ def sentence(c: Comparison) -> str:
         f"{c.fraction:.0%} labels"
     )
     values = (
-        f"{c.a} R² {_pm(c.a_mean, c.a_sd)} (n={c.a_replicates}) vs {c.b} "
+        f"{c.a} {METRICS[c.metric][0]} {_pm(c.a_mean, c.a_sd)} (n={c.a_replicates}) vs {c.b} "
         f"{_pm(c.b_mean, c.b_sd)} (n={c.b_replicates})"
     )
     interval = (
         f"difference {c.diff:+.3f}, {LEVEL:.0%} bootstrap interval over {c.n_dates} sampling "
         f"dates [{c.lo:+.3f}, {c.hi:+.3f}]"
     )
+    if c.verdict == "too few dates":
+        return (
+            f"{where}: {values}; difference {c.diff:+.3f} on {c.n_rows} test rows from only "
+            f"{c.n_dates} sampling date(s): too few for an interval, so no verdict."
+        )
     if c.verdict == "a better":
         claim = f"{c.a} is better"
     elif c.verdict == "b better":

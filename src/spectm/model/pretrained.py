@@ -495,11 +495,15 @@ class Deployable:
             batch_size: Spectra per forward pass.
 
         Returns:
-            Predictions, shape (n,).
+            Predictions, shape (n,), clipped to the training target range
+            (``info["training"]["log10_microcystin_range"]``, when the file records it), as
+            every evaluated model is (:meth:`spectm.evaluate.baselines.CellFit.predict`).
 
         """
         z = embed(self.model, self.meta, spectra, batch_size=batch_size)  # (n, d_model)
-        return z.astype(float) @ self.head_weight + self.head_bias
+        pred = z.astype(float) @ self.head_weight + self.head_bias
+        lo, hi = self.info.get("training", {}).get("log10_microcystin_range", (-np.inf, np.inf))
+        return np.clip(pred, lo, hi)
 
 
 def plain(value: Any) -> Any:

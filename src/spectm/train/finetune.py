@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from spectm.config import EvaluationConfig
-from spectm.evaluate.baselines import CellFit, fit_cell
+from spectm.evaluate.baselines import CellFit, clip_to_range, fit_cell
 from spectm.evaluate.conformal import (
     PROTOCOL_SMALL_N,
     conformal_halfwidth,
@@ -198,6 +198,9 @@ class FullFit:
             ``probe`` (fewer than two sampling dates: the initial head's own calibration, the
             linear probe's half-width, i.e. the leave-one-out residuals of the mean) or ``none``
             (``val_fraction = 0`` with several dates: ``inf``).
+        y_range: Smallest and largest target of the training part (fit and validation rows,
+            as the deployable model records it); :meth:`predict` clips to it (as
+            :meth:`spectm.evaluate.baselines.CellFit.predict`).
 
     """
 
@@ -211,13 +214,15 @@ class FullFit:
     n_fit: int = 0
     n_val: int = 0
     calibration: str = "validation"
+    y_range: tuple[float, float] = (-np.inf, np.inf)
 
     @torch.no_grad()
     def predict(self, spectra: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
         """log10 microcystin (n,) of Rrs spectra (sr-1) on the model grid, shape (n, n_grid)."""
         device = next(self.regressor.parameters()).device
         x, mask, wl = model_inputs(self.meta, spectra, device)
-        return _standardised(self.regressor, x, mask, wl, batch_size) * self.y_std + self.y_mean
+        pred = _standardised(self.regressor, x, mask, wl, batch_size) * self.y_std + self.y_mean
+        return clip_to_range(pred, self.y_range)
 
     def folded_head(self) -> tuple[np.ndarray, float]:
         """Head weights (d_model,) and bias mapping the pooled embedding to log10 ug/L."""
@@ -398,6 +403,7 @@ def fit_full(
         best_epoch=best_epoch if val_idx.size else len(history) - 1,
         n_fit=int(fit_idx.size),
         n_val=int(val_idx.size),
+        y_range=(float(y.min()), float(y.max())),  # the training part's labels
     )
     if val_idx.size:
         resid = np.abs(y[val_idx] - fit.predict(np.asarray(spectra)[val_idx]))

@@ -45,7 +45,7 @@ def _frozen_cell(
     """Ridge on frozen probe features z (n, k): test predictions, half-width, config."""
     c = fit_cell(z[tr], y[tr], dates[tr], algorithm="ridge", **kw)
     conf = {"mode": "frozen", "inner_folds": len(c.inner_splits), **c.best_params}
-    return np.ravel(c.model.predict(z[te])), c.halfwidth, conf
+    return c.predict(z[te]), c.halfwidth, conf
 
 
 PROBE_INPUTS = ("embedding", "embedding+indices")
