@@ -8,6 +8,7 @@ from sklearn.metrics import r2_score
 from spectm.evaluate.compare import (
     MIN_DATES,
     MethodKey,
+    _resampled_run_mean,
     comparisons_table,
     paired_difference,
     sentence,
@@ -231,3 +232,16 @@ def test_pretraining_runs_are_resampled_too():
         pd.concat([frame(t, A, runs[1], pretrain_seed=1), frame(t, B, b)]), n_boot=1000
     )
     assert one_run.hi - one_run.lo < c.hi - c.lo
+
+
+def test_resampled_run_mean_has_the_standard_error_of_the_runs():
+    rng = np.random.default_rng(0)
+    runs_scores = np.array([0.1, 0.5, 0.9])
+    # 3 runs x 2 split seeds; every date resample gives the same scores
+    scores = np.tile(np.repeat(runs_scores, 2), (40_000, 1))
+    out = _resampled_run_mean(scores, np.repeat([0, 1, 2], 2), rng)
+    assert out.mean() == pytest.approx(0.5, abs=0.005)
+    se = np.std(runs_scores, ddof=1) / np.sqrt(3)  # 0.231; the plain bootstrap gives 0.189
+    assert out.std() == pytest.approx(se, rel=0.03)
+    one = _resampled_run_mean(scores[:5, :2], np.array([-1, -1]), rng)
+    np.testing.assert_allclose(one, 0.1)  # one run: the mean of its replicates, no resampling

@@ -16,18 +16,12 @@ import pandas as pd
 
 from spectm.evaluate.conformal import empirical_coverage
 from spectm.evaluate.metrics import regression_metrics
+from spectm.evaluate.protocol import PREDICTION_COLUMNS
 
-KEYS = (
-    "dataset",
-    "protocol",
-    "method",
-    "horizon",
-    "feature_set",
-    "fraction",
-    "pretrain_seed",
-    "seed",
-)
-"""Columns identifying one summary row (before the stratum): a cell and a replicate."""
+KEYS = PREDICTION_COLUMNS[: PREDICTION_COLUMNS.index("seed") + 1]
+"""Columns identifying one summary row (before the stratum): a cell and a replicate (dataset,
+protocol, method, horizon, feature_set, fraction, pretrain_seed, seed: the predictions table's
+leading columns)."""
 
 REPLICATE = ("pretrain_seed", "seed")
 """The columns that tell a cell's replicates apart."""
