@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from spectm.io.corpus import read_corpus
+from spectm.io.corpus import read_corpus, write_corpus
 from spectm.model.device import resolve_device
 from spectm.model.encoder import SpecTM, SpecTMConfig
 from spectm.model.pretrained import RunSummary, embed, load_pretrained
@@ -126,10 +126,26 @@ def test_config_roundtrip_validation_and_max_steps(corpus_path, tmp_path):
     assert (pd.read_csv(tmp_path / "losses.csv")["split"] == "val").sum() == 1
 
 
-def test_resume_refuses_a_different_config(corpus_path, tmp_path):
+def test_a_changed_config_or_corpus_starts_afresh(corpus_path, tmp_path, caplog):
     pretrain(corpus_path, tmp_path, micro(max_epochs=1))
-    with pytest.raises(ValueError, match=r"config keys \['lr'\] differ"):
-        pretrain(corpus_path, tmp_path, micro(max_epochs=1, lr=5e-4))
+    first_ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    first, first_n = first_ckpt.state, first_ckpt.meta.corpus["n_train"]
+    with caplog.at_level("WARNING", logger="spectm.train.pretrain"):
+        pretrain(corpus_path, tmp_path, micro(max_epochs=1, lr=5e-4))  # a weekly refresh's edit
+    assert "config keys ['lr'] differ from the checkpoint; starting afresh" in caplog.text
+    assert (tmp_path / "checkpoint.pt.stale").exists()  # set aside, not deleted
+    again = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert again.state.finished and again.state.resumed_from == []  # a new run, not a resume
+    assert again.state.step == first.step and again.meta.pretrain_config["lr"] == 5e-4
+    # a grown corpus (new granules): also a new run
+    grown = read_corpus(corpus_path)
+    extra = grown[grown["split"] == "train"].head(8)
+    bigger = write_corpus(pd.concat([grown, extra], ignore_index=True), tmp_path / "bigger.parquet")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="spectm.train.pretrain"):
+        pretrain(bigger, tmp_path, micro(max_epochs=1, lr=5e-4))
+    assert "the corpus differs from the one it was trained on; starting afresh" in caplog.text
+    assert load_checkpoint(tmp_path / "checkpoint.pt").meta.corpus["n_train"] == first_n + 8
 
 
 def _same(a, b) -> bool:

@@ -320,16 +320,36 @@ def _build(
     return model, opt
 
 
-def _check_resumable(old: ModelMeta, meta: ModelMeta, path: Path) -> None:
-    """Refuse to resume a checkpoint made with another config or corpus."""
+def _resume_mismatch(old: ModelMeta, meta: ModelMeta) -> str | None:
+    """Why a checkpoint made with ``old`` cannot continue as the run ``meta`` (None: it can)."""
     a, b = dict(old.pretrain_config), dict(meta.pretrain_config)
     diff = sorted(k for k in a.keys() | b.keys() if k not in RUNTIME_KEYS and a.get(k) != b.get(k))
     if diff:
-        raise ValueError(f"cannot resume {path}: config keys {diff} differ from the checkpoint")
+        return f"config keys {diff} differ from the checkpoint"
     if old.corpus["n_train"] != meta.corpus["n_train"] or not np.allclose(
         old.norm_mean, meta.norm_mean, rtol=1e-6, atol=0
     ):
-        raise ValueError(f"cannot resume {path}: the corpus differs from the one it was trained on")
+        return "the corpus differs from the one it was trained on"
+    return None
+
+
+STALE_SUFFIX = ".stale"
+"""A checkpoint of another config or corpus is renamed ``checkpoint.pt.stale`` (kept, not used)."""
+
+
+def _set_aside_if_stale(path: Path, meta: ModelMeta) -> None:
+    """Rename a checkpoint made with another config or corpus so that training starts afresh.
+
+    A changed pretraining setting or a grown corpus (new granules of a weekly refresh) is a new
+    run: it is never resumed from, or into, the old one. The old checkpoint is renamed to
+    ``<name>.stale`` (replacing an earlier one), not deleted, and the reason is logged.
+    """
+    reason = _resume_mismatch(load_checkpoint(path).meta, meta)
+    if reason is None:
+        return
+    stale = path.with_name(path.name + STALE_SUFFIX)
+    path.replace(stale)
+    logger.warning("%s: %s; starting afresh (the old checkpoint is now %s)", path, reason, stale)
 
 
 def _resume(
@@ -346,11 +366,13 @@ def _resume(
 
     Raises:
         ValueError: naming the file if it is not a checkpoint of this version or was made with
-            another config or corpus.
+            another config or corpus (:func:`_pretrain` sets such a checkpoint aside first).
 
     """
     ckpt = load_checkpoint(path)
-    _check_resumable(ckpt.meta, meta, path)
+    reason = _resume_mismatch(ckpt.meta, meta)
+    if reason is not None:
+        raise ValueError(f"cannot resume {path}: {reason}")
     model.load_state_dict(ckpt.model)
     opt.load_state_dict(ckpt.optimizer)
     torch.set_rng_state(ckpt.state.rng_torch)
@@ -502,6 +524,8 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
 
     model, opt = _build(meta, cfg, device)
     start = TrainState()
+    if cfg.resume and (out / CHECKPOINT_NAME).exists():
+        _set_aside_if_stale(out / CHECKPOINT_NAME, meta)
     if cfg.resume and (out / CHECKPOINT_NAME).exists():
         start = _resume(out / CHECKPOINT_NAME, model, opt, meta, device)
         if start.finished and (out / MODEL_NAME).exists():
