@@ -32,7 +32,7 @@ never written by hand.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -53,9 +53,6 @@ PROTOCOL_WORDS = {
     "next_season": "next season (train on earlier seasons)",
 }
 """How the sentences name the protocols."""
-
-METRICS = {"r2_log10": ("R²", True), "rmse_log10": ("RMSE (log10)", False)}
-"""Comparison scores: name in the sentences, and whether higher is better."""
 
 PROTOCOL_METRIC = {"date_cv": "r2_log10", "next_season": "rmse_log10"}
 """The score each protocol's comparisons use (see the module docstring)."""
@@ -189,7 +186,41 @@ def _weighted_rmse(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.n
     return np.sqrt(sse / weights.sum(axis=1)[:, None])
 
 
-_SCORES = {"r2_log10": _weighted_r2, "rmse_log10": _weighted_rmse}
+METRICS = {
+    "r2_log10": ("R²", True, _weighted_r2),
+    "rmse_log10": ("RMSE (log10)", False, _weighted_rmse),
+}
+"""Comparison scores: name in the sentences, whether higher is better, weighted score."""
+
+
+def _interval(
+    y: np.ndarray,
+    pa: np.ndarray,
+    pb: np.ndarray,
+    runs_a: np.ndarray,
+    runs_b: np.ndarray,
+    date_index: np.ndarray,
+    n_dates: int,
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> tuple[float, float]:
+    """The bootstrap percentile interval of the difference (see the module docstring)."""
+    rng = np.random.default_rng([seed, 20_26])
+    draws = rng.integers(0, n_dates, size=(n_boot, n_dates))  # dates drawn
+    counts = np.zeros((n_boot, n_dates))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n_dates), draws.ravel()), 1.0)
+    weights = counts[:, date_index]  # (B, n): each row weighted by its date's draws
+    boot = _resampled_run_mean(score(weights, y, pa), runs_a, rng) - _resampled_run_mean(
+        score(weights, y, pb), runs_b, rng
+    )
+    boot = boot[np.isfinite(boot)]
+    if not boot.size:
+        return np.nan, np.nan
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(boot, [tail, 100.0 - tail])
+    return float(lo), float(hi)
 
 
 def paired_difference(
@@ -233,9 +264,9 @@ def paired_difference(
 
     """
     metric = metric or PROTOCOL_METRIC.get(protocol, "r2_log10")
-    if metric not in _SCORES:
-        raise ValueError(f"unknown comparison metric {metric!r}; expected one of {list(_SCORES)}")
-    score = _SCORES[metric]
+    if metric not in METRICS:
+        raise ValueError(f"unknown comparison metric {metric!r}; expected one of {list(METRICS)}")
+    _, higher_better, score = METRICS[metric]
     p = with_protocol_columns(predictions)
     cell = p[
         (p["dataset"] == dataset)
@@ -265,22 +296,13 @@ def paired_difference(
     unique, date_index = np.unique(dates, return_inverse=True)
     ones = np.ones((1, y.size))
     sa, sb = score(ones, y, pa)[0], score(ones, y, pb)[0]  # (r_a,), (r_b,)
-    rng = np.random.default_rng([seed, 20_26])
-    draws = rng.integers(0, unique.size, size=(n_boot, unique.size))  # dates drawn
-    counts = np.zeros((n_boot, unique.size))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), unique.size), draws.ravel()), 1.0)
-    weights = counts[:, date_index]  # (B, n): each row weighted by its date's draws
-    boot = _resampled_run_mean(score(weights, y, pa), runs_a, rng) - _resampled_run_mean(
-        score(weights, y, pb), runs_b, rng
-    )
-    boot = boot[np.isfinite(boot)]
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(boot, [tail, 100.0 - tail]) if boot.size else (np.nan, np.nan)
-    higher_better = METRICS[metric][1]
-    verdict = "not distinguishable"
-    if unique.size < min_dates:
-        lo, hi, verdict = np.nan, np.nan, "too few dates"
-    elif lo > 0:
+    lo, hi, verdict = np.nan, np.nan, "too few dates"
+    if unique.size >= min_dates:
+        lo, hi = _interval(
+            y, pa, pb, runs_a, runs_b, date_index, unique.size, score, n_boot, level, seed
+        )
+        verdict = "not distinguishable"
+    if lo > 0:
         verdict = "a better" if higher_better else "b better"
     elif hi < 0:
         verdict = "b better" if higher_better else "a better"

@@ -361,14 +361,12 @@ def evaluation_section(i: Mapping[str, Any], settings: Mapping[str, Any]) -> Sec
         "SpecTM values are means ± sd over pretraining seed × split seed (n replicates), the "
         "baselines' over split seeds. Every statement below is generated from a paired "
         "bootstrap over sampling dates and pretraining runs on the same outer test rows (95 % "
-        "interval of the "
-        "difference in mean R² under date-grouped CV, in mean RMSE (log10) under next season, "
-        "whose test season can have labels that barely vary, where R² is undefined): 'not "
-        "distinguishable' where the interval covers zero, no verdict where the test rows come "
-        "from fewer than 5 sampling dates. All predictions are clipped to the "
-        "training labels' range. The "
-        "best baseline is chosen by its own mean at each label fraction (an optimistic choice "
-        "for the baselines)."
+        "interval of the difference in mean R² under date-grouped CV, in mean RMSE (log10) "
+        "under next season, whose test season can have labels that barely vary, where R² is "
+        "undefined): 'not distinguishable' where the interval covers zero, no verdict where the "
+        "test rows come from fewer than 5 sampling dates. All predictions are clipped "
+        "to the training labels' range. The best baseline is chosen by its own mean at each "
+        "label fraction (an optimistic choice for the baselines)."
     )
     comps = pd.read_csv(i["comparisons"])
     if comps.empty:
@@ -378,9 +376,8 @@ def evaluation_section(i: Mapping[str, Any], settings: Mapping[str, Any]) -> Sec
         sec.bullets(g["sentence"].tolist())
     sec.table(
         comps[
-            ["dataset", "horizon", "protocol", "fraction", "what", "metric", "a", "b", "a_mean",
-             "a_sd",
-             "b_mean", "b_sd", "diff", "lo", "hi", "n_dates", "verdict"]
+            ["dataset", "horizon", "protocol", "fraction", "what", "metric", "a", "b",
+             "a_mean", "a_sd", "b_mean", "b_sd", "diff", "lo", "hi", "n_dates", "verdict"]
         ],
         caption="Paired comparisons (results/metrics/comparisons.csv).",
     )  # fmt: skip

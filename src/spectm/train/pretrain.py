@@ -337,42 +337,24 @@ STALE_SUFFIX = ".stale"
 """A checkpoint of another config or corpus is renamed ``checkpoint.pt.stale`` (kept, not used)."""
 
 
-def _set_aside_if_stale(path: Path, meta: ModelMeta) -> None:
-    """Rename a checkpoint made with another config or corpus so that training starts afresh.
+def _set_aside(path: Path, reason: str) -> None:
+    """Rename the checkpoint ``path`` to ``<name>.stale`` (replacing an earlier one) and log why.
 
     A changed pretraining setting or a grown corpus (new granules of a weekly refresh) is a new
-    run: it is never resumed from, or into, the old one. The old checkpoint is renamed to
-    ``<name>.stale`` (replacing an earlier one), not deleted, and the reason is logged.
+    run: it is never resumed from, or into, the old one, and the old checkpoint is kept aside.
     """
-    reason = _resume_mismatch(load_checkpoint(path).meta, meta)
-    if reason is None:
-        return
     stale = path.with_name(path.name + STALE_SUFFIX)
     path.replace(stale)
     logger.warning("%s: %s; starting afresh (the old checkpoint is now %s)", path, reason, stale)
 
 
 def _resume(
-    path: Path,
-    model: SpecTM,
-    opt: torch.optim.Optimizer,
-    meta: ModelMeta,
-    device: torch.device,
+    ckpt: Checkpoint, model: SpecTM, opt: torch.optim.Optimizer, device: torch.device
 ) -> TrainState:
-    """Load the checkpoint ``path`` into ``model`` and ``opt`` and restore the torch RNG.
+    """Load ``ckpt`` into ``model`` and ``opt``, restore the torch RNG, return its progress.
 
-    Returns:
-        The run's progress as saved.
-
-    Raises:
-        ValueError: naming the file if it is not a checkpoint of this version or was made with
-            another config or corpus (:func:`_pretrain` sets such a checkpoint aside first).
-
+    ``ckpt`` must belong to this run (:func:`_resume_mismatch` returned None).
     """
-    ckpt = load_checkpoint(path)
-    reason = _resume_mismatch(ckpt.meta, meta)
-    if reason is not None:
-        raise ValueError(f"cannot resume {path}: {reason}")
     model.load_state_dict(ckpt.model)
     opt.load_state_dict(ckpt.optimizer)
     torch.set_rng_state(ckpt.state.rng_torch)
@@ -524,10 +506,13 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
 
     model, opt = _build(meta, cfg, device)
     start = TrainState()
-    if cfg.resume and (out / CHECKPOINT_NAME).exists():
-        _set_aside_if_stale(out / CHECKPOINT_NAME, meta)
-    if cfg.resume and (out / CHECKPOINT_NAME).exists():
-        start = _resume(out / CHECKPOINT_NAME, model, opt, meta, device)
+    resumable = cfg.resume and (out / CHECKPOINT_NAME).exists()
+    ckpt = load_checkpoint(out / CHECKPOINT_NAME) if resumable else None
+    reason = None if ckpt is None else _resume_mismatch(ckpt.meta, meta)
+    if reason is not None:
+        _set_aside(out / CHECKPOINT_NAME, reason)
+    elif ckpt is not None:
+        start = _resume(ckpt, model, opt, device)
         if start.finished and (out / MODEL_NAME).exists():
             logger.info("pretraining in %s already finished at step %d", out, start.step)
             return out / MODEL_NAME
