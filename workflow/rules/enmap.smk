@@ -18,6 +18,8 @@ checkpoint enmap_search:
         collection=config["enmap"]["collection"],
         local_dir=config["enmap"]["local_dir"],
         demo=config["enmap"]["demo"],
+    # First of all jobs: a search that fails (network, credentials) fails before other work.
+    priority: 30
     conda:
         "../../envs/spectm.yaml"
     script:

@@ -17,6 +17,8 @@ checkpoint pace_search:
         end=config["pace"]["end"],
         bbox=config["aoi_bbox"],
         max_granules=config["pace"]["demo"]["max_granules"],
+    # First of all jobs: a search that fails (network, credentials) fails before other work.
+    priority: 30
     conda:
         "../../envs/spectm.yaml"
     script:

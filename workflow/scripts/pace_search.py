@@ -5,6 +5,12 @@ from spectm.sources.pace import write_granule_manifest
 
 configure_logging(snakemake.log[0])
 p = snakemake.params
+if p.source == "earthdata":
+    # credentials and a short-timeout probe of Earthdata Login and CMR first: earthaccess's login
+    # request has no timeout and would hang on a network that drops packets
+    from spectm.sources.preflight import check_earthdata
+
+    check_earthdata(search=True)
 write_granule_manifest(
     snakemake.output.manifest,
     source=p.source,

@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from spectm._io import atomic_path
+from spectm.logs import scrub_secrets
 
 #: Status codes worth retrying (server-side or rate limiting); other 4xx fail at once.
 _RETRY_STATUS = frozenset({408, 429})
@@ -36,6 +37,7 @@ def download_file(
     backoff_s: float = 1.0,
     timeout_s: float = 60.0,
     session: requests.Session | None = None,
+    auth_hint: str | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, retrying transient failures.
 
@@ -49,14 +51,17 @@ def download_file(
         backoff_s: Wait before retry ``k`` (1-based) is ``backoff_s * 2 ** (k - 1)`` seconds.
         timeout_s: Connect and read timeout per attempt, seconds.
         session: A ``requests.Session`` to use (e.g. with auth or a cache); a new one otherwise.
+        auth_hint: What to do when the server refuses access (HTTP 401 / 403), e.g. which
+            credentials to check; default: the file may not be public.
 
     Returns:
         The destination path.
 
     Raises:
         DownloadError: On a permanent HTTP error (e.g. 404), a size mismatch, or when all attempts
-            failed. The message names the URL and the destination; nothing is left at ``dest``
-            (a pre-existing file is untouched) and no temporary file remains.
+            failed. The message (one line) names the URL, the destination and what to do;
+            nothing is left at ``dest`` (a pre-existing file is untouched) and no temporary file
+            remains.
         ValueError: If ``retries`` or ``backoff_s`` is negative.
 
     """
@@ -69,13 +74,20 @@ def download_file(
         if attempt:
             time.sleep(backoff_s * 2 ** (attempt - 1))
         try:
-            _attempt(http, url, dest_path, expected_size=expected_size, timeout_s=timeout_s)
+            _attempt(
+                http, url, dest_path, expected_size=expected_size, timeout_s=timeout_s,
+                auth_hint=auth_hint,
+            )  # fmt: skip
             return dest_path
         except _TransientError as exc:
             failures.append(f"attempt {attempt + 1}: {exc}")
     raise DownloadError(
-        f"download of {url} to {dest_path} failed after {retries + 1} attempt(s): "
-        + "; ".join(failures)
+        scrub_secrets(
+            f"download of {url} to {dest_path} failed after {retries + 1} attempt(s): "
+            + "; ".join(failures)
+            + ". Check the network connection (proxy, firewall) or try again later; a rerun "
+            "fetches only what is missing"
+        )
     )
 
 
@@ -86,6 +98,7 @@ def _attempt(
     *,
     expected_size: int | None,
     timeout_s: float,
+    auth_hint: str | None,
 ) -> None:
     """One GET streamed into a temporary sibling of ``dest``; renamed only when complete."""
     try:
@@ -94,7 +107,7 @@ def _attempt(
             if status >= 500 or status in _RETRY_STATUS:
                 raise _TransientError(f"HTTP {status} {resp.reason}")
             if status >= 400:
-                raise DownloadError(f"HTTP {status} {resp.reason} for {url} (destination {dest})")
+                raise DownloadError(_refusal(status, resp.reason, url, dest, auth_hint))
             declared = _declared_length(resp)
             if expected_size is not None and declared is not None and declared != expected_size:
                 raise DownloadError(
@@ -120,6 +133,24 @@ def _attempt(
         raise _TransientError(f"size mismatch (incomplete body): {exc}") from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise _TransientError(f"{type(exc).__name__}: {exc}") from exc
+    except requests.RequestException as exc:  # invalid URL, too many redirects, ...
+        raise DownloadError(
+            scrub_secrets(f"{url} (destination {dest}): {type(exc).__name__}: {exc}")
+        ) from exc
+
+
+def _refusal(status: int, reason: str, url: str, dest: Path, auth_hint: str | None) -> str:
+    """One-line message for a permanent HTTP error: the URL, the destination, what to do."""
+    head = f"HTTP {status} {reason} for {url} (destination {dest})"
+    if status in (401, 403):
+        hint = auth_hint or "the file may not be public: check the address or the access rights"
+        return f"{head}: access refused; {hint}"
+    if status in (404, 410):
+        return (
+            f"{head}: the file is not at this address (moved or withdrawn?); check the URL, "
+            f"or download the file by hand to {dest}"
+        )
+    return f"{head}: not retried (a client error); check the URL"
 
 
 def _declared_length(resp: requests.Response) -> int | None:

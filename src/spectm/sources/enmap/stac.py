@@ -25,6 +25,7 @@ import json
 import logging
 import netrc
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,10 @@ REQUIRED_KINDS: tuple[str, ...] = (SPECTRAL_IMAGE, METADATA, *REQUIRED_QUALITY_L
 _KINDS = (SPECTRAL_IMAGE, METADATA, *QUALITY_LAYERS)
 _KEY_KINDS = {"image": SPECTRAL_IMAGE, "metadata": METADATA}
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_AUTH_HINT = (
+    "check the DLR credentials (ENMAP_TOKEN, or ENMAP_USERNAME + ENMAP_PASSWORD, or the netrc "
+    f"entry for {NETRC_MACHINE}) and that the EOC account has the EnMAP data permission"
+)
 
 
 class EnmapCredentialsError(RuntimeError):
@@ -66,6 +71,10 @@ class EnmapCredentialsError(RuntimeError):
 
 class EnmapDownloadError(RuntimeError):
     """A product could not be downloaded completely; the message names the file or item."""
+
+
+class EnmapSearchError(RuntimeError):
+    """The STAC search failed (unreachable, refused or a server error after the retries)."""
 
 
 # --------------------------------------------------------------------------- credentials
@@ -189,6 +198,9 @@ def search_products(
     end: str,
     bbox: Sequence[float],
     max_items: int | None = None,
+    retries: int = 3,
+    backoff_s: float = 2.0,
+    timeout_s: float = 30.0,
 ) -> pd.DataFrame:
     """Search the STAC API for L2A products in a period and AOI.
 
@@ -199,26 +211,29 @@ def search_products(
         end: Last day (inclusive).
         bbox: (west, south, east, north), degrees.
         max_items: Stop after this many items (None: all).
+        retries: Further attempts of the whole search after a connection error, a timeout or
+            an HTTP 5xx / 429 answer.
+        backoff_s: Wait before retry ``k`` is ``backoff_s * 2 ** (k - 1)`` seconds.
+        timeout_s: Connect and read timeout per request, seconds.
 
     Returns:
         One row per item with the required assets, sorted by ``time_start``: ``product``,
         ``url`` (the item's self link, else its id), ``time_start``/``time_end`` (UTC),
         ``west``/``south``/``east``/``north`` (the item bbox), ``collection``, ``size_bytes``
         (sum of known asset sizes, nullable) and ``assets`` (JSON ``{kind: {href, size}}``).
-    """
-    from pystac_client import Client  # imported only by this source
 
+    Raises:
+        EnmapSearchError: the API was unreachable or answered with an error (the message names
+            the URL and what to do).
+    """
     west, south, east, north = (float(v) for v in bbox)
     period = f"{start}T00:00:00Z/{end}T23:59:59Z"
-    client = Client.open(url)
-    search = client.search(
-        collections=[collection],
-        bbox=[west, south, east, north],
-        datetime=period,
-        max_items=max_items,
-    )
+    items = _search_items(
+        url, collection, [west, south, east, north], period, max_items,
+        retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+    )  # fmt: skip
     rows = []
-    for item in search.items():
+    for item in items:
         product, assets = _assets(item.id, {k: a.to_dict() for k, a in item.assets.items()})
         missing = [k for k in REQUIRED_KINDS if k not in assets]
         if missing:
@@ -266,6 +281,66 @@ def search_products(
         url, collection, period, [west, south, east, north], len(df), n - len(df),
     )  # fmt: skip
     return df
+
+
+def _search_items(
+    url: str,
+    collection: str,
+    bbox: list[float],
+    period: str,
+    max_items: int | None,
+    *,
+    retries: int,
+    backoff_s: float,
+    timeout_s: float,
+) -> list[Any]:
+    """The STAC items of one search, retrying the whole search on transient failures."""
+    from pystac_client import Client  # imported only by this source
+    from pystac_client.exceptions import APIError
+    from pystac_client.stac_api_io import StacApiIO
+
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            wait = backoff_s * 2 ** (attempt - 1)
+            log.warning("STAC search at %s failed (%s); retrying in %.1f s", url, last, wait)
+            time.sleep(wait)
+        try:
+            # retries are this loop's (pystac-client's own retry connection errors 5 times)
+            io = StacApiIO(timeout=timeout_s, max_retries=None)
+            client = Client.open(url, stac_io=io, timeout=timeout_s)
+            search = client.search(
+                collections=[collection],
+                bbox=bbox,
+                datetime=period,
+                max_items=max_items,
+            )
+            return list(search.items())
+        except APIError as err:
+            status = getattr(err, "status_code", None)
+            last = _short(f"HTTP {status}: {err}" if status else f"{err}")
+            if status is not None and status < 500 and status != 429:
+                what = (
+                    "check enmap.stac_url and enmap.collection"
+                    if status in (400, 404)
+                    else "the search is public; check enmap.stac_url"
+                )
+                raise EnmapSearchError(
+                    f"STAC search at {url} (collection {collection}) refused: {last}; {what}"
+                ) from None
+        except requests.RequestException as err:
+            last = _short(f"{type(err).__name__}: {err}")
+    raise EnmapSearchError(
+        f"STAC search at {url} (collection {collection}) failed after {retries + 1} "
+        f"attempt(s): {last}. Check the network connection (proxy, firewall) and enmap.stac_url, "
+        "or try again later; enmap.source: demo runs offline"
+    )
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """``text`` on one line, cut to ``limit`` characters (an error page can be long)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- download
@@ -344,6 +419,7 @@ def download_product(
             retries=retries,
             backoff_s=backoff_s,
             session=session,
+            auth_hint=_AUTH_HINT,
         )
         _check_magic(dest, href)
     find_product(out, product)  # every required file is there

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from spectm.sources.http import download_file
+from spectm.sources.http import DownloadError, download_file
 
 BUNDLED_FILES = (
     "lake_erie_habs_field_sampling_results_2012_2018_v2.csv",
@@ -122,7 +122,17 @@ def fetch_ncei_file(
     if filename not in by_name:
         raise KeyError(f"{filename!r} is not a known GLERL sample file: {sorted(by_name)}")
     item = by_name[filename]
-    return download_file(item.url, dest, expected_size=item.size_bytes, session=session)
+    try:
+        return download_file(
+            item.url, dest, expected_size=item.size_bytes, session=session,
+            auth_hint="the NCEI / GLERL files are public, so the address may have moved",
+        )  # fmt: skip
+    except DownloadError as err:
+        guess = "" if item.url_verified else " (this address is a best guess, not a published one)"
+        raise DownloadError(
+            f"{err}{guess}. The same files ship with spectm: samples.source: bundled uses them "
+            f"offline; or put {item.filename} ({item.source}) into {Path(dest).parent} by hand"
+        ) from err
 
 
 def fetch_ncei_samples(

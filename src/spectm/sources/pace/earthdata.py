@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # earthaccess (with s3fs, aiobotocore) is imported only when 
 
 from spectm._io import atomic_path, write_csv
 from spectm.io.pace_l2 import L2_AOP_NAME_RE
+from spectm.logs import scrub_secrets
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ class EarthdataLoginError(RuntimeError):
 
 class EarthdataDownloadError(RuntimeError):
     """A granule could not be downloaded completely and with the expected size."""
+
+
+class EarthdataSearchError(RuntimeError):
+    """The CMR search failed: unreachable, refused, or server errors after the retries."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,30 +147,29 @@ def _no_credentials_message(strategy: str, netrc_path: Path) -> str:
 
 def _scrub(text: str) -> str:
     """Replace any credential value from the environment that appears in ``text``."""
-    for key in ("EARTHDATA_PASSWORD", "EARTHDATA_TOKEN"):
-        secret = os.environ.get(key)
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return scrub_secrets(text)
 
 
-def login(strategy: str = "auto") -> earthaccess.Auth:
-    """Authenticate earthaccess with Earthdata Login, never interactively.
+def _one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line, cut to ``limit`` characters (an error page can be long)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def credentials_source(strategy: str = "auto") -> tuple[str, str]:
+    """Find which Earthdata credentials :func:`login` would use, without any request.
 
     Args:
-        strategy: ``"auto"`` (environment if its variables are set, else the netrc file),
-            ``"environment"`` or ``"netrc"``. earthaccess's ``"interactive"`` and ``"all"`` are
-            refused: a batch job must not wait for a prompt.
+        strategy: As for :func:`login`.
 
     Returns:
-        The authenticated ``earthaccess.Auth`` object (earthaccess also keeps it globally, so
-        :func:`search_granules` and :func:`download_granule` use it).
+        ``(strategy, where)``: the earthaccess strategy (``"environment"`` or ``"netrc"``) and
+        where the credentials are, for messages (never a secret).
 
     Raises:
         ValueError: for an unknown or interactive strategy.
         EarthdataLoginError: when the chosen source has no credentials (the message explains
-            both options) or Earthdata Login rejects them.
-
+            every option) or the netrc file cannot be parsed.
     """
     if strategy not in ("auto", "environment", "netrc"):
         raise ValueError(
@@ -188,18 +192,76 @@ def login(strategy: str = "auto") -> earthaccess.Auth:
         if not available:
             raise EarthdataLoginError(_no_credentials_message(strategy, netrc_path))
         chosen = strategy
-    source = "environment variables" if chosen == "environment" else f"netrc file {netrc_path}"
+    if chosen == "environment":
+        var = "EARTHDATA_TOKEN" if os.environ.get("EARTHDATA_TOKEN") else "EARTHDATA_USERNAME"
+        where = f"environment variables ({var}{'' if var.endswith('TOKEN') else ' + PASSWORD'})"
+    else:
+        where = f"netrc file {netrc_path}"
+    return chosen, where
+
+
+def login(strategy: str = "auto", *, retries: int = 2, backoff_s: float = 2.0) -> earthaccess.Auth:
+    """Authenticate earthaccess with Earthdata Login, never interactively.
+
+    Args:
+        strategy: ``"auto"`` (environment if its variables are set, else the netrc file),
+            ``"environment"`` or ``"netrc"``. earthaccess's ``"interactive"`` and ``"all"`` are
+            refused: a batch job must not wait for a prompt.
+        retries: Further attempts after a connection error, a timeout or an HTTP 5xx answer
+            of Earthdata Login (rejected credentials are not retried).
+        backoff_s: Wait before retry ``k`` is ``backoff_s * 2 ** (k - 1)`` seconds.
+
+    Returns:
+        The authenticated ``earthaccess.Auth`` object (earthaccess also keeps it globally, so
+        :func:`search_granules` and :func:`download_granule` use it).
+
+    Raises:
+        ValueError: for an unknown or interactive strategy.
+        EarthdataLoginError: when the chosen source has no credentials (the message explains
+            both options; no request is made), Earthdata Login rejects them, or it cannot be
+            reached (the message names the host and what to do).
+
+    """
+    chosen, source = credentials_source(strategy)
+    netrc_path = _netrc_file()
     import earthaccess
     from earthaccess.exceptions import LoginAttemptFailure, LoginStrategyUnavailable
 
-    try:
-        auth = earthaccess.login(strategy=chosen)
-    except LoginStrategyUnavailable:
-        raise EarthdataLoginError(_no_credentials_message(chosen, netrc_path)) from None
-    except LoginAttemptFailure as err:
+    auth = None
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            wait = backoff_s * 2 ** (attempt - 1)
+            log.warning("Earthdata Login failed (%s); retrying in %.1f s", last, wait)
+            time.sleep(wait)
+        try:
+            auth = earthaccess.login(strategy=chosen)
+            break
+        except LoginStrategyUnavailable:
+            raise EarthdataLoginError(_no_credentials_message(chosen, netrc_path)) from None
+        except LoginAttemptFailure as err:
+            raise EarthdataLoginError(
+                f"Earthdata Login rejected the credentials from the {source}: "
+                f"{_scrub(_one_line(str(err)))}; check them at https://{EDL_HOST}"
+            ) from None
+        except requests.HTTPError as err:
+            status = err.response.status_code if err.response is not None else None
+            url = err.request.url if err.request is not None else f"https://{EDL_HOST}"
+            if status in (400, 401, 403):
+                raise EarthdataLoginError(
+                    f"Earthdata Login refused the credentials from the {source} (HTTP {status} "
+                    f"for {url}): check them (an expired EARTHDATA_TOKEN? generate a new one at "
+                    f"https://{EDL_HOST})"
+                ) from None
+            last = _scrub(_one_line(f"HTTP {status} for {url}"))
+        except requests.RequestException as err:
+            last = _scrub(_one_line(f"{type(err).__name__}: {err}"))
+    if auth is None:
         raise EarthdataLoginError(
-            f"Earthdata Login rejected the credentials from the {source}: {_scrub(str(err))}"
-        ) from None
+            f"cannot reach Earthdata Login at https://{EDL_HOST} after {retries + 1} "
+            f"attempt(s): {last}. Check the network connection (proxy, firewall) or try again "
+            "later; pace.source: demo runs offline"
+        )
     if not getattr(auth, "authenticated", False):
         raise EarthdataLoginError(f"Earthdata Login did not authenticate with the {source}")
     log.info("Earthdata login succeeded (strategy %s)", chosen)
@@ -300,6 +362,8 @@ def search_granules(
     start: str | date | datetime,
     end: str | date | datetime,
     bbox: tuple[float, float, float, float],
+    retries: int = 3,
+    backoff_s: float = 2.0,
 ) -> pd.DataFrame:
     """Search CMR for L2 AOP granules and return the download manifest.
 
@@ -313,6 +377,9 @@ def search_granules(
         start: First day/time (UTC); a bare date means 00:00:00.
         end: Last day/time (UTC), inclusive; a bare date means 23:59:59.
         bbox: (west, south, east, north) in degrees.
+        retries: Further attempts of the search after a connection error, a timeout or an
+            HTTP 5xx / 429 answer of CMR.
+        backoff_s: Wait before retry ``k`` is ``backoff_s * 2 ** (k - 1)`` seconds.
 
     Returns:
         One row per granule file, columns :data:`MANIFEST_COLUMNS`: ``granule`` (file name),
@@ -322,14 +389,18 @@ def search_granules(
         (:data:`spectm.io.pace_l2.L2_AOP_NAME_RE`, ``….NRT.nc`` included), deduplicated by file
         name, sorted by ``time_start``.
 
+    Raises:
+        EarthdataSearchError: CMR was unreachable or answered with an error (after the
+            retries for transient failures); the message names CMR and what to do.
+
     """
     west, south, east, north = _check_bbox(bbox)
     temporal = (_iso_utc(start, end_of_day=False), _iso_utc(end, end_of_day=True))
     if temporal[0] > temporal[1]:
         raise ValueError(f"search period start {temporal[0]} is after end {temporal[1]}")
-    import earthaccess
-
-    results = earthaccess.search_data(
+    results = _search_data(
+        retries=retries,
+        backoff_s=backoff_s,
         short_name=short_name,
         version=version,
         provider=provider,
@@ -353,6 +424,49 @@ def search_granules(
         short_name, version, temporal[0], temporal[1], len(df), n - len(df),
     )  # fmt: skip
     return df
+
+
+CMR_URL = "https://cmr.earthdata.nasa.gov/search/"
+"""NASA's Common Metadata Repository search API (earthaccess's default)."""
+
+
+def _http_status(err: BaseException) -> int | None:
+    """HTTP status of a failed CMR request (earthaccess wraps HTTPError in RuntimeError)."""
+    for exc in (err, err.__cause__):
+        response = getattr(exc, "response", None)
+        if isinstance(exc, requests.HTTPError) and response is not None:
+            return int(response.status_code)
+    return None
+
+
+def _search_data(*, retries: int, backoff_s: float, **query: Any) -> list[Any]:
+    """``earthaccess.search_data(**query)``, retrying connection errors, timeouts and 5xx/429."""
+    import earthaccess
+
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            wait = backoff_s * 2 ** (attempt - 1)
+            log.warning("CMR search failed (%s); retrying in %.1f s", last, wait)
+            time.sleep(wait)
+        try:
+            return list(earthaccess.search_data(**query))
+        except (requests.ConnectionError, requests.Timeout) as err:
+            last = _scrub(_one_line(f"{type(err).__name__}: {err}"))
+        except (requests.HTTPError, RuntimeError) as err:
+            status = _http_status(err)
+            if status is None and not isinstance(err, requests.HTTPError):
+                raise
+            last = _scrub(_one_line(f"HTTP {status}: {err}"))
+            if status is not None and status < 500 and status != 429:
+                raise EarthdataSearchError(
+                    f"CMR search at {CMR_URL} refused the query ({last}); check pace.short_name, "
+                    "pace.version, pace.provider, the period and aoi_bbox"
+                ) from None
+    raise EarthdataSearchError(
+        f"CMR search at {CMR_URL} failed after {retries + 1} attempt(s): {last}. Check the "
+        "network connection (proxy, firewall) or try again later; pace.source: demo runs offline"
+    )
 
 
 def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -439,8 +553,16 @@ def _fetch_once(
                 f"HTTP {resp.status_code} for {url}: check the Earthdata login and that your "
                 "account has accepted the OB.DAAC data use terms"
             )
+        if resp.status_code in (404, 410):
+            raise EarthdataDownloadError(
+                f"HTTP {resp.status_code} for {url}: the granule is not at this address (replaced "
+                "by a reprocessing?); search again: delete results/pace/manifest.csv and rerun"
+            )
         if 400 <= resp.status_code < 500 and resp.status_code != 429:
-            raise EarthdataDownloadError(f"HTTP {resp.status_code} for {url}: not retried")
+            raise EarthdataDownloadError(
+                f"HTTP {resp.status_code} for {url}: not retried (a client error); check the URL "
+                "in the manifest"
+            )
         resp.raise_for_status()  # 429 / 5xx -> HTTPError -> retried
         if "text/html" in resp.headers.get("Content-Type", ""):
             raise EarthdataDownloadError(
@@ -566,5 +688,9 @@ def download_granule(
         log.info("downloaded %s (%d B) to %s", url, received, target)
         return target
     raise EarthdataDownloadError(
-        f"{url}: no complete download after {retries + 1} attempts; last error: {last_error}"
+        _scrub(
+            f"{url}: no complete download after {retries + 1} attempts; last error: "
+            f"{_one_line(str(last_error))}. Check the network connection (proxy, firewall) or "
+            "try again later; a rerun fetches only the missing granules"
+        )
     )
