@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "spectm"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_io", "tables", "data_files", "logs", "config"),  # foundation: files, tables, settings
+    ("_io", "tables", "inputs", "data_files", "logs", "config", "workdir"),  # files, settings
     ("geo", "spectral"),  # geodesy, band tables, SRFs, grids, indices
     ("io", "model"),  # product readers/writers; the model and its artefacts
     ("sources", "meteo"),  # where inputs come from

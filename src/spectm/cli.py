@@ -9,7 +9,10 @@ given on the command line overrides that one setting.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
+import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -24,11 +27,83 @@ log = logging.getLogger("spectm.cli")
 Handler = Callable[[argparse.Namespace, SpectmConfig], None]
 
 
+# --------------------------------------------------------------------------- option types
+# argparse calls these on the option's text; an ArgumentTypeError becomes one line
+# "spectm <step>: error: argument --x: <message>" and exit status 2.
+
+
 def _bbox(text: str) -> tuple[float, float, float, float]:
-    parts = [float(v) for v in text.split(",")]
-    if len(parts) != 4:
-        raise argparse.ArgumentTypeError("bbox must be lon_min,lat_min,lon_max,lat_max")
-    return parts[0], parts[1], parts[2], parts[3]
+    """``lon_min,lat_min,lon_max,lat_max``: four finite degrees, ordered, within range."""
+    expected = (
+        "expected lon_min,lat_min,lon_max,lat_max in degrees with -180 <= lon_min < lon_max "
+        "<= 180 and -90 <= lat_min < lat_max <= 90"
+    )
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 4 numbers; {expected}") from None
+    if len(parts) != 4 or not all(math.isfinite(v) for v in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not 4 finite numbers; {expected}")
+    lon_min, lat_min, lon_max, lat_max = parts
+    if not (-180 <= lon_min < lon_max <= 180 and -90 <= lat_min < lat_max <= 90):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ordered box; {expected}")
+    return lon_min, lat_min, lon_max, lat_max
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not an integer; expected an integer >= {low}"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is too small; expected an integer >= {low}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; expected a finite number > 0"
+        ) from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a finite number > 0")
+    return value
+
+
+def _date(text: str) -> str:
+    """A calendar date written YYYY-MM-DD."""
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a calendar date; expected YYYY-MM-DD"
+        ) from None
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
+
+
+def _device(text: str) -> str:
+    """``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N`` (as config key ``device``)."""
+    if not _DEVICE_RE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a device; expected auto, cpu, mps, cuda or cuda:N"
+        )
+    return text
+
+
+_POSITIVE_INT = _int_at_least(1)
 
 
 def _given(value: Any, default: Any) -> Any:
@@ -48,14 +123,22 @@ def _cmd_pace_search(a: argparse.Namespace, cfg: SpectmConfig) -> None:
     from spectm.sources.pace import write_granule_manifest
 
     p = cfg.pace
+    start, end = _given(a.start, p.start), _given(a.end, p.end)
+    if start > end:  # both YYYY-MM-DD: string order is date order
+        given = {"start": "--start" if a.start else "config key pace.start"}
+        given["end"] = "--end" if a.end else "config key pace.end"
+        raise ValueError(
+            f"pace-search: start {start} ({given['start']}) is after end {end} "
+            f"({given['end']}); expected start <= end"
+        )
     write_granule_manifest(
         a.out,
         source=_given(a.source, p.source),
         short_name=_given(a.short_name, p.short_name),
         version=_given(a.collection_version, p.version),
         provider=_given(a.provider, p.provider),
-        start=_given(a.start, p.start),
-        end=_given(a.end, p.end),
+        start=start,
+        end=end,
         bbox=_given(a.bbox, cfg.aoi_bbox),
         max_granules=_given(a.max_granules, p.demo.max_granules),
     )
@@ -89,10 +172,20 @@ def _cmd_chip(a: argparse.Namespace, cfg: SpectmConfig) -> None:
 
 
 def _cmd_quicklook(a: argparse.Namespace, cfg: SpectmConfig) -> None:
-    from spectm.io.chips import read_chip_file
-    from spectm.report.quicklook import true_colour_png
+    from spectm.io.chips import PACE_SENSOR, chip_sensor, read_chip_file
+    from spectm.report.quicklook import RGB_NM, true_colour_png
 
-    true_colour_png(read_chip_file(a.chip), a.out)
+    chip = read_chip_file(a.chip)
+    if chip_sensor(chip) != PACE_SENSOR:
+        raise ValueError(
+            f"{a.chip}: an {chip_sensor(chip)} chip; expected a PACE OCI chip (Rrs) to draw"
+        )
+    try:
+        true_colour_png(chip, a.out)
+    except ValueError as err:  # the chip lacks a display band
+        raise ValueError(
+            f"{a.chip}: {err}; expected bands near {', '.join(f'{w:g}' for w in RGB_NM)} nm"
+        ) from None
 
 
 def _cmd_resample(a: argparse.Namespace, cfg: SpectmConfig) -> None:
@@ -188,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .parquet")
     s.add_argument(
         "--position-max-km",
-        type=float,
+        type=_positive_float,
         help=f"position QC threshold, km {_from_config('samples.position_max_km')}",
     )
     s.set_defaults(func=_cmd_samples)
@@ -203,14 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"collection version {_from_config('pace.version')}",
     )
     s.add_argument("--provider", help=_from_config("pace.provider"))
-    s.add_argument("--start", help=f"YYYY-MM-DD {_from_config('pace.start')}")
-    s.add_argument("--end", help=f"YYYY-MM-DD {_from_config('pace.end')}")
+    s.add_argument("--start", type=_date, help=f"YYYY-MM-DD {_from_config('pace.start')}")
+    s.add_argument("--end", type=_date, help=f"YYYY-MM-DD {_from_config('pace.end')}")
     s.add_argument(
         "--bbox", type=_bbox, help=f"lon_min,lat_min,lon_max,lat_max {_from_config('aoi_bbox')}"
     )
     s.add_argument(
         "--max-granules",
-        type=int,
+        type=_POSITIVE_INT,
         help=f"demo: first N granules {_from_config('pace.demo.max_granules')}",
     )
     s.set_defaults(func=_cmd_pace_search)
@@ -220,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--granule", required=True, help="file name as in the manifest")
     s.add_argument("--out", required=True)
     s.add_argument("--source", choices=["demo", "earthdata"], help=_from_config("pace.source"))
-    s.add_argument("--retries", type=int, help=_from_config("pace.download_retries"))
+    s.add_argument("--retries", type=_POSITIVE_INT, help=_from_config("pace.download_retries"))
     s.set_defaults(func=_cmd_pace_granule)
 
     s = sub.add_parser("chip", help="AOI chip of one L2 AOP granule with l2_flags applied")
@@ -240,7 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
         "product_dir", help="directory with the product's files (…-SPECTRAL_IMAGE.TIF …)"
     )
     s.add_argument("--out-dir", required=True, help="directory for the chips (NetCDF)")
-    s.add_argument("--size", type=int, help=f"chip edge, pixels {_from_config('enmap.chip_size')}")
+    s.add_argument(
+        "--size",
+        type=_int_at_least(16),
+        help=f"chip edge, pixels {_from_config('enmap.chip_size')}",
+    )
     s.add_argument("--product", default=None, help="product name when the directory holds several")
     s.set_defaults(func=_cmd_enmap_chip)
 
@@ -269,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV with wavelength_nm (and fwhm_nm) when columns are band numbers",
     )
     s.add_argument("--reflectance", action="store_true", help="multiply Rrs by pi first")
-    s.add_argument("--scale", type=float, default=1.0, help="e.g. 10000 for TerraMind")
+    s.add_argument("--scale", type=_positive_float, default=1.0, help="e.g. 10000 for TerraMind")
     s.add_argument("--standardise", action="store_true", help="TerraMind S2L2A mean/std")
     s.add_argument("--coverage", default=None, help="write the per-band coverage CSV here")
     s.set_defaults(func=_cmd_resample)
@@ -278,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--in", dest="input", required=True, help="CSV/Parquet with Rrs_<nm> columns")
     s.add_argument("--out", required=True, help="output CSV, one column per index")
     s.add_argument("--bands", required=True, help="output CSV: the band each index used")
-    s.add_argument("--tolerance-nm", type=float, default=3.0)
+    s.add_argument("--tolerance-nm", type=_positive_float, default=3.0)
     s.set_defaults(func=_cmd_indices)
 
     s = sub.add_parser("pretrain", help="pretrain SpecTM on a corpus (resumes after a kill)")
@@ -288,11 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--preset", choices=["tiny", "small", "paper"], help=_from_config("model.preset")
     )
-    s.add_argument("--max-epochs", type=int, help=_from_config("pretrain.max_epochs"))
-    s.add_argument("--batch-size", type=int, help=_from_config("pretrain.batch_size"))
-    s.add_argument("--lr", type=float, help=_from_config("pretrain.lr"))
-    s.add_argument("--device", help=f"auto, cpu, cuda or mps {_from_config('device')}")
-    s.add_argument("--seed", type=int, help="(default: the first of pretrain.seeds in the config)")
+    s.add_argument("--max-epochs", type=_POSITIVE_INT, help=_from_config("pretrain.max_epochs"))
+    s.add_argument("--batch-size", type=_POSITIVE_INT, help=_from_config("pretrain.batch_size"))
+    s.add_argument("--lr", type=_positive_float, help=_from_config("pretrain.lr"))
+    s.add_argument(
+        "--device", type=_device, help=f"auto, cpu, cuda or mps {_from_config('device')}"
+    )
+    s.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        help="(default: the first of pretrain.seeds in the config)",
+    )
     s.set_defaults(func=_cmd_pretrain)
 
     s = sub.add_parser(
@@ -301,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True, help="deployable model (.pt)")
     s.add_argument("--spectra", required=True, help="CSV/Parquet with Rrs_<nm> columns")
     s.add_argument("--out", required=True, help="output CSV with microcystin_ugL and interval")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", type=_device, default="cpu")
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("validate-config", help="validate a workflow config file")
@@ -310,16 +413,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_NEGATIVE_LIST = re.compile(r"^-[\d.][\d.eE+-]*(,[^,]*)+$")
+
+
+def _attach_negative_lists(argv: Sequence[str]) -> list[str]:
+    """``--bbox -83.5,41.3,...`` -> ``--bbox=-83.5,41.3,...``.
+
+    argparse takes a token starting with ``-`` for an option unless it is a single negative
+    number, so a western-hemisphere box given as the next token would be refused as "expected one
+    argument"; attached with ``=`` it reaches the option's type check.
+    """
+    args, out, i = list(argv), [], 0
+    while i < len(args):
+        token = args[i]
+        if (
+            i + 1 < len(args)
+            and token.startswith("--")
+            and "=" not in token
+            and _NEGATIVE_LIST.match(args[i + 1])
+        ):
+            out.append(f"{token}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``spectm`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_negative_lists(sys.argv[1:] if argv is None else argv))
     configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
     try:
         cfg = read_config(args.config)
         args.func(args, cfg)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        log.error("%s", exc)
+        # a KeyError's str() is the repr of its key: log the message itself
+        one = isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str)
+        log.error("%s", exc.args[0] if one else exc)
         return 1
     return 0
 

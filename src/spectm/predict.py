@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from spectm._io import PathLike, write_csv, write_netcdf
+from spectm.inputs import RRS_MAX_SR, read_spectra_table
 from spectm.io.chips import load_chip_pixels
 from spectm.model.pretrained import Deployable, DomainEnvelope, load_deployable
 from spectm.spectral.grids import resample_to_grid
@@ -50,11 +51,6 @@ OUTPUT_COLUMNS = (
     "ood_reason",
 )
 """Columns :func:`predict_spectra` appends to the input's id columns."""
-
-RRS_MAX_SR = 1.0 / np.pi
-"""Largest possible Rrs magnitude (sr-1). Assumption: water-leaving reflectance pi*Rrs cannot
-exceed 1, so ``|Rrs| > 1/pi`` is not Rrs in sr-1 (reflectance scaled by 10**4, percent units, or
-an unmasked fill value) and is an error. Turbid Lake Erie water is below about 0.05 sr-1."""
 
 RRS_NOISE_SR = 0.002
 """Noise scale of Rrs (sr-1). Assumption: PACE OCI Rrs noise/uncertainty is of order 1e-3 sr-1,
@@ -319,15 +315,17 @@ def predict_file(
     Returns:
         ``out_csv``.
 
+    Raises:
+        FileNotFoundError: naming the spectra file or the model file when it does not exist.
+        ValueError: naming the file (and row/column) when the spectra table is unreadable or
+            not ``Rrs_<nm>`` numbers (:func:`spectm.inputs.read_spectra_table`), the model file
+            is not a deployable model, or a spectrum is physically impossible.
+
     """
     src = Path(spectra_csv)
-    if not src.is_file():
-        raise FileNotFoundError(f"spectra file not found: {src}")
-    table = pd.read_parquet(src) if src.suffix in (".parquet", ".pq") else pd.read_csv(src)
-    try:
-        find_rrs_columns(table)
-    except ValueError as err:
-        raise ValueError(f"{src}: {err}") from err
+    # file, encoding, CSV shape, Rrs_<nm> columns, numbers: checked before the model is loaded;
+    # the physical checks (naming row_id) follow in predict_spectra
+    table, _, _ = read_spectra_table(src, check_magnitude=False)
     out = predict_spectra(checkpoint, table, device=device, what=str(src))
     return write_csv(out, out_csv)
 

@@ -50,6 +50,7 @@ import pandas as pd
 import xarray as xr
 
 from spectm._io import PathLike, write_netcdf
+from spectm.inputs import MIN_WAVELENGTH_NM, RRS_MAX_SR
 
 REQUIRED_ATTRS: tuple[str, ...] = (
     "units",
@@ -126,6 +127,11 @@ def _wavelength_problems(ds: xr.Dataset) -> list[str]:
         return [f"wavelength must be 1-D float64 (nm), got dims {wl.dims} dtype {wl.dtype}"]
     if wl.size and not (np.all(np.isfinite(wl.values)) and np.all(np.diff(wl.values) > 0)):
         return ["wavelength values must be finite and strictly increasing (nm)"]
+    if wl.size and np.all(wl.values < MIN_WAVELENGTH_NM):
+        return [
+            f"wavelength values {float(wl.min()):g}-{float(wl.max()):g} look like micrometres; "
+            "expected nanometres"
+        ]
     return []
 
 
@@ -216,6 +222,15 @@ def _problems(ds: xr.Dataset) -> list[str]:
     if chip_sensor(ds) == ENMAP_SENSOR:
         return _enmap_problems(ds)
     out = _cube_problems(ds, "Rrs", "sr-1")
+    if "Rrs" in ds.data_vars:
+        values = np.asarray(ds["Rrs"].values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            big = np.isinf(values) | (np.abs(values) > RRS_MAX_SR)
+        if big.any():
+            out.append(
+                f"Rrs holds {int(big.sum())} value(s) with |Rrs| > 1/pi sr-1 (largest "
+                f"{float(np.nanmax(np.abs(values))):.6g}); expected Rrs in sr-1"
+            )
     out += _wavelength_problems(ds)
     out += _lat_lon_problems(ds)
     if "l2_flags" not in ds.data_vars:

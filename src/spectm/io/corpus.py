@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from spectm._io import PathLike, write_parquet
+from spectm.inputs import read_parquet_file
 from spectm.tables import find_rrs_columns, rrs_columns
 
 FUTURE_PREFIX = "future_Rrs_"
@@ -53,16 +54,20 @@ def read_corpus(path: PathLike) -> pd.DataFrame:
     """Read and check a corpus written by :func:`write_corpus`.
 
     Raises:
-        ValueError: naming the file when a column is missing, the future columns do not match the
-            spectral columns, a spectrum is not finite, or ``split`` or ``source`` has other
-            values.
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file when it is not Parquet, a column is missing, the future
+            columns do not match the spectral columns, a spectrum is not finite, or ``split``
+            or ``source`` has other values.
 
     """
-    df = pd.read_parquet(path)
+    df = read_parquet_file(path, "a pretraining corpus Parquet (spectm.train.corpus)")
     missing = [c for c in META_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"corpus {path}: missing columns {missing}")
-    cols, wl = find_rrs_columns(df)
+    try:
+        cols, wl = find_rrs_columns(df)
+    except ValueError as err:
+        raise ValueError(f"corpus {path}: {err}") from None
     fut = rrs_columns(wl, prefix=FUTURE_PREFIX)
     absent = [c for c in fut if c not in df.columns]
     if absent:

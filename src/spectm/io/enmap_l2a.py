@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from spectm._io import PathLike
+from spectm.inputs import MIN_WAVELENGTH_NM
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ def read_metadata(xml_path: PathLike) -> EnmapMetadata:
         FileNotFoundError: if the file does not exist.
         EnmapProductError: naming the file and the XML path of anything missing or malformed:
             not XML, no ``bandID``, a missing or non-numeric value, band numbers that are not
-            1..N, a level other than L2A, unreadable times.
+            1..N, band centres in micrometres, a level other than L2A, unreadable times.
     """
     p = Path(xml_path)
     if not p.is_file():
@@ -332,6 +333,12 @@ def read_metadata(xml_path: PathLike) -> EnmapMetadata:
         raise EnmapProductError(
             f"{p}: {_XML_BAND} numbers must be 1..{len(table)} once each, got "
             f"{numbers.tolist()[:10]}..."
+        )
+    centres = table["wavelength_nm"]
+    if (centres < MIN_WAVELENGTH_NM).all():
+        raise EnmapProductError(
+            f"{p}: {_XML_BAND}/wavelengthCenterOfBand values {centres.min():g}-"
+            f"{centres.max():g} look like micrometres; expected nanometres (e.g. 560, not 0.56)"
         )
     bad = table.index[(table["fwhm_nm"] <= 0) | (table["wavelength_nm"] <= 0)].tolist()
     if bad:

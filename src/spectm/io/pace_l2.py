@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from spectm._io import write_json
 from spectm.geo import in_bbox, validate_bbox
+from spectm.inputs import check_rrs_magnitude, check_wavelengths
 from spectm.io.chips import write_chip
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,28 @@ def _var(ds: xr.Dataset, group: str, name: str, path: Path) -> xr.DataArray:
     return ds[name]
 
 
+_RRS_UNITS = frozenset({"sr-1", "sr^-1", "1/sr", "sr**-1"})
+"""Spellings of sr-1 accepted in the ``units`` attribute of ``geophysical_data/Rrs``."""
+
+
+def _check_rrs_encoding(rrs_da: xr.DataArray, path: Path) -> None:
+    """Rrs must decode to sr-1: packed integers need ``scale_factor``; units must be sr-1."""
+    stored = np.dtype(rrs_da.encoding.get("dtype", rrs_da.dtype))
+    packed = "scale_factor" in rrs_da.encoding or "scale_factor" in rrs_da.attrs
+    if np.issubdtype(stored, np.integer) and not packed:
+        raise L2ReadError(
+            path,
+            f"geophysical_data/Rrs is stored as {stored} without scale_factor/add_offset, so its "
+            "counts are not Rrs in sr-1; expected CF packing attributes (PACE L2 AOP: "
+            "scale_factor 2e-06, add_offset 0.05)",
+        )
+    units = rrs_da.attrs.get("units", rrs_da.encoding.get("units"))
+    if units is not None and str(units).replace(" ", "") not in _RRS_UNITS:
+        raise L2ReadError(
+            path, f"geophysical_data/Rrs has units {str(units)!r}; expected sr^-1 (Rrs, sr-1)"
+        )
+
+
 def _iso_utc(value: Any, path: Path, name: str) -> str:
     try:
         ts = pd.Timestamp(str(value))
@@ -219,7 +242,10 @@ def read_chip(
 
     Raises:
         L2ReadError: naming the file when it is unreadable, lacks a group/variable, has
-            inconsistent shapes, or does not intersect ``bbox``.
+            inconsistent shapes, does not intersect ``bbox``, has band centres that are not
+            strictly increasing nm (e.g. micrometres), an ``Rrs`` stored as integers without
+            ``scale_factor``/``add_offset`` or with units other than sr-1, or an unflagged Rrs
+            beyond ``|Rrs| <= 1/pi`` sr-1 (naming the line, pixel and band).
     """
     p = Path(path)
     box = validate_bbox(bbox)
@@ -250,6 +276,11 @@ def read_chip(
             raise L2ReadError(
                 p, f"Rrs has {rrs_da.shape[2]} bands but wavelength_3d {wl.size} values"
             )
+        try:
+            check_wavelengths(wl, "sensor_band_parameters/wavelength_3d", increasing=True)
+        except ValueError as err:
+            raise L2ReadError(p, str(err)) from None
+        _check_rrs_encoding(rrs_da, p)
         for attr in ("flag_masks", "flag_meanings"):
             if attr not in flags_da.attrs:
                 raise L2ReadError(p, f"geophysical_data/l2_flags has no '{attr}' attribute")
@@ -280,6 +311,17 @@ def read_chip(
         except ValueError as err:
             raise L2ReadError(p, f"l2_flags: {err}") from err
         rrs[flagged(flags, bits)] = np.nan
+        try:
+            check_rrs_magnitude(
+                rrs.reshape(-1, wl.size),
+                "geophysical_data/Rrs",
+                row=lambda i: (
+                    f"line {rows[0] + i // rrs.shape[1]} pixel {cols[0] + i % rrs.shape[1]}"
+                ),
+                band=lambda j: f"{wl[j]:g} nm",
+            )
+        except ValueError as err:
+            raise L2ReadError(p, f"{err} (unflagged pixel)") from None
 
         attrs = tree.attrs
         for name in ("time_coverage_start", "time_coverage_end"):

@@ -27,6 +27,8 @@ and plain Python values, so they load with ``weights_only=True``.
 
 from __future__ import annotations
 
+import pickle
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -166,26 +168,103 @@ def save_model(state_dict: dict[str, Tensor], meta: ModelMeta, path: PathLike) -
     return Path(path)
 
 
-def _load_blob(path: PathLike) -> Any:
+_BLOCKED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def _first_line(err: BaseException) -> str:
+    """``Type: first sentence of the message`` (torch's messages run to several paragraphs)."""
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    first = text.splitlines()[0]
+    return f"{type(err).__name__}: {first.split('. ')[0].rstrip('.')}"
+
+
+def load_torch_file(path: PathLike, what: str) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with errors naming the file.
+
+    Only tensors and plain Python values are ever unpickled: a file that asks for any other
+    Python object (a pickle whose ``__reduce__`` calls ``os.system``, a pickled model class) is
+    refused without running it.
+
+    Args:
+        path: The torch file.
+        what: What it should be, for messages (``"a deployable SpecTM model"``).
+
+    Returns:
+        The loaded object.
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: one line naming the file, why it cannot be loaded and what was expected
+            (empty, truncated, not a torch file, or refused by the weights-only unpickler).
+
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file; expected {what}")
+    if p.is_dir():
+        raise IsADirectoryError(f"{p}: is a directory; expected {what}")
+    size = p.stat().st_size
+    if size == 0:
+        raise ValueError(f"{p}: the file is empty (0 bytes); expected {what}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = _BLOCKED_GLOBAL.search(str(err))
+        if found is not None:
+            raise ValueError(
+                f"{p}: refused: loading it would build the Python object {found.group(1)} (only "
+                f"tensors and plain values are loaded, torch.load weights_only=True); expected "
+                f"{what}"
+            ) from None
+        raise ValueError(  # torch's text here advises weights_only=False: not repeated
+            f"{p}: not a readable torch file ({size} bytes; neither a torch archive nor a "
+            f"pickle of tensors and plain values); expected {what}"
+        ) from None
     except Exception as err:  # torch raises several unrelated types for a non-torch file
-        raise ValueError(f"{path}: not a readable torch file ({type(err).__name__})") from err
+        raise ValueError(
+            f"{p}: not a readable torch file ({size} bytes; truncated or another format? "
+            f"{_first_line(err)}); expected {what}"
+        ) from None
 
 
-def _build(state: dict[str, Tensor], meta: ModelMeta, device: str | torch.device) -> SpecTM:
-    model = SpecTM(SpecTMConfig.from_dict(meta.model_config))
-    model.load_state_dict(state)
+def _build(
+    state: Any, meta: ModelMeta, device: str | torch.device, *, path: PathLike = "model"
+) -> SpecTM:
+    """The SpecTM of ``meta`` with the weights ``state``; ValueError naming ``path`` on mismatch."""
+    try:
+        model = SpecTM(SpecTMConfig.from_dict(meta.model_config))
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"{path}: meta.model_config {meta.model_config!r} does not describe a SpecTM "
+            f"({_first_line(err)})"
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: weights are a {type(state).__name__}; expected a state_dict")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError) as err:
+        raise ValueError(
+            f"{path}: the weights do not fit the model its meta describes ({_first_line(err)})"
+        ) from None
     return model.to(device).eval()
+
+
+_PRETRAINED_WHAT = "a pretrained SpecTM model.pt (spectm pretrain)"
 
 
 def _pretrained_blob(path: PathLike) -> tuple[dict[str, Tensor], ModelMeta]:
     """State dict and metadata of a ``model.pt``; ValueError naming the file otherwise."""
-    blob = _load_blob(path)
+    blob = load_torch_file(path, _PRETRAINED_WHAT)
     if not isinstance(blob, dict) or "model" not in blob or "meta" not in blob:
-        raise ValueError(f"{path} is not a SpecTM model file (expected keys 'model' and 'meta')")
+        found = sorted(map(str, blob))[:5] if isinstance(blob, dict) else type(blob).__name__
+        raise ValueError(
+            f"{path} is not a SpecTM model file (found {found}); expected {_PRETRAINED_WHAT} "
+            "with keys 'model' and 'meta'"
+        )
+    if not isinstance(blob["meta"], dict):
+        raise ValueError(f"{path}: 'meta' is a {type(blob['meta']).__name__}; expected a dict")
     return blob["model"], ModelMeta.from_dict(dict(blob["meta"]), what=str(path))
 
 
@@ -216,7 +295,7 @@ def load_pretrained(
 
     """
     state, meta = _pretrained_blob(path)
-    return _build(state, meta, device), meta
+    return _build(state, meta, device, path=path), meta
 
 
 def model_inputs(
@@ -586,6 +665,9 @@ def save_deployable(
     return Path(path)
 
 
+_DEPLOYABLE_KEYS = ("model", "meta", "head", "halfwidth_log10", "alpha", "info")
+
+
 def load_deployable(path: PathLike, *, device: str = "cpu") -> Deployable:
     """Load a deployable model written by :func:`save_deployable`.
 
@@ -597,7 +679,7 @@ def load_deployable(path: PathLike, *, device: str = "cpu") -> Deployable:
         ValueError: naming the file if it is not a deployable SpecTM microcystin model.
 
     """
-    blob = _load_blob(path)
+    blob = load_torch_file(path, f"a deployable SpecTM microcystin model ({DEPLOYABLE_FORMAT})")
     if not isinstance(blob, dict) or blob.get("format") != DEPLOYABLE_FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         pretrained = isinstance(blob, dict) and "meta" in blob
@@ -605,6 +687,15 @@ def load_deployable(path: PathLike, *, device: str = "cpu") -> Deployable:
         raise ValueError(
             f"{path} is not a deployable SpecTM microcystin model: format {found!r}, "
             f"expected {DEPLOYABLE_FORMAT!r}{hint}"
+        )
+    missing = [k for k in _DEPLOYABLE_KEYS if k not in blob]
+    head = blob.get("head")
+    if not missing and not (isinstance(head, dict) and {"weight", "bias"} <= set(head)):
+        missing = ["head.weight", "head.bias"]
+    if missing:
+        raise ValueError(
+            f"{path}: deployable model file lacks {missing}; expected a file written by "
+            "spectm.train.deploy.train_deployable"
         )
     meta = ModelMeta.from_dict(dict(blob["meta"]), what=str(path))
     envelope = None
@@ -616,7 +707,7 @@ def load_deployable(path: PathLike, *, device: str = "cpu") -> Deployable:
                 f"{len(meta.wavelengths_nm)}"
             )
     return Deployable(
-        model=_build(blob["model"], meta, resolve_device(device)),
+        model=_build(blob["model"], meta, resolve_device(device), path=path),
         meta=meta,
         head_weight=blob["head"]["weight"].numpy().astype(float),
         head_bias=float(blob["head"]["bias"]),

@@ -25,13 +25,12 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from spectm._io import write_csv
-from spectm.tables import spectra_matrix
+from spectm.inputs import read_spectra_table
 
 logger = logging.getLogger(__name__)
 
@@ -359,10 +358,14 @@ def write_index_tables(
         bands_path: Output CSV: which source band each index used (:func:`index_band_table`).
         tolerance_nm: Band-picking tolerance (nm).
         keep: Identifier columns carried over when present.
+
+    Raises:
+        FileNotFoundError: naming the file when it does not exist.
+        ValueError: naming the file (and row/column) when it is not a readable table of
+            ``Rrs_<nm>`` spectra (:func:`spectm.inputs.read_spectra_table`).
     """
-    path = Path(spectra_path)
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    x, wl = spectra_matrix(df)
+    df, cols, wl = read_spectra_table(spectra_path)
+    x = df[cols].to_numpy(dtype=float)
     out = pd.concat(
         [
             df[[c for c in keep if c in df.columns]].reset_index(drop=True),

@@ -50,6 +50,14 @@ import xarray as xr
 from scipy.special import ndtr
 
 from spectm._io import write_csv
+from spectm.inputs import (
+    check_wavelengths,
+    numeric_column,
+    read_csv_table,
+    read_spectra_table,
+    read_table,
+    row_name,
+)
 from spectm.spectral.srf import (
     FWHM_TO_SIGMA,
     S2_L2A_BANDS,
@@ -500,10 +508,71 @@ def _sensor_bands(sensor: str, wavelengths: np.ndarray) -> tuple[np.ndarray, np.
     return tab["centre_nm"].to_numpy(dtype=float)[idx], tab["fwhm_nm"].to_numpy(dtype=float)[idx]
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+def _band_table(
+    src: Path, df: pd.DataFrame, wavelength_file: str | os.PathLike[str]
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
+    """Wavelengths (nm, sorted), FWHM (nm) and the column renaming of band-numbered spectra.
+
+    Raises:
+        ValueError: naming the band table (row and column) or the spectra file when they do not
+            fit: no ``wavelength_nm``, text in a number column, wavelengths not in nm or
+            repeated, FWHM not > 0, band numbers without a row, or a row count that differs.
+
+    """
+    wpath = Path(wavelength_file)
+    wwhat = "a band table CSV with wavelength_nm (nm) and optional band, fwhm_nm (nm) columns"
+    wtab, wlines = read_csv_table(wpath, wwhat)
+    if "wavelength_nm" not in wtab.columns:
+        raise ValueError(
+            f"{wpath}: no 'wavelength_nm' column (columns: {list(wtab.columns)[:8]}); "
+            f"expected {wwhat}"
+        )
+    for col in ("band", "wavelength_nm", "fwhm_nm"):
+        if col in wtab.columns:
+            expected = "a band number (integer >= 1)" if col == "band" else "a number of nm"
+            wtab[col] = numeric_column(wpath, wtab, col, wlines, expected)
+    numbered = [c for c in df.columns if str(c).strip().isdigit()]
+    if not numbered:
+        raise ValueError(f"{src}: no plain band-number columns to pair with {wpath}")
+    if "band" in wtab.columns:
+        band = wtab["band"].to_numpy(dtype=float)
+        bad = ~np.isfinite(band) | (band % 1 != 0) | (band < 1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{wpath}: {row_name(i, wlines)}, column 'band': {band[i]:g} is not a band "
+                "number; expected an integer >= 1"
+            )
+        wtab = wtab.set_index(wtab["band"].astype(int))
+        if wtab.index.duplicated().any():
+            raise ValueError(
+                f"{wpath}: column 'band' repeats {int(wtab.index[wtab.index.duplicated()][0])}; "
+                "expected one row per band"
+            )
+        lost = [c for c in numbered if int(c) not in wtab.index]
+        if lost:
+            raise ValueError(f"{wpath}: no row for band columns {lost[:5]} of {src}")
+        rows = wtab.loc[[int(c) for c in numbered]]
+    elif len(wtab) == len(numbered):
+        rows = wtab
+    else:
+        raise ValueError(f"{wpath} has {len(wtab)} rows for {len(numbered)} band columns of {src}")
+    file_nm = check_wavelengths(
+        rows["wavelength_nm"].to_numpy(dtype=float), f"{wpath}: column wavelength_nm"
+    )
+    fwhm = None
+    order = np.argsort(file_nm, kind="stable")  # resample() reads Rrs columns sorted by nm
+    if "fwhm_nm" in rows.columns:
+        fwhm = rows["fwhm_nm"].to_numpy(dtype=float)
+        if not (np.isfinite(fwhm) & (fwhm > 0)).all():
+            i = int(np.flatnonzero(~(np.isfinite(fwhm) & (fwhm > 0)))[0])
+            raise ValueError(
+                f"{wpath}: column fwhm_nm of band {numbered[i]} is {fwhm[i]:g}; expected a "
+                "FWHM > 0 nm"
+            )
+        fwhm = fwhm[order]
+    names = dict(zip(numbered, rrs_columns(file_nm), strict=True))
+    return file_nm[order], fwhm, names
 
 
 def write_resampled_table(
@@ -528,6 +597,11 @@ def write_resampled_table(
     numbers (``1``, ``2``, ...) described by a CSV with ``wavelength_nm`` (and optional ``band``,
     matching the column numbers, and ``fwhm_nm``) columns.
 
+    Input checks (:mod:`spectm.inputs`): the files must be readable tables (not empty, UTF-16
+    or binary; every CSV record as long as the header), wavelengths in nm (not um) without
+    repeats, every spectral cell a number (the row and column are named otherwise) and, for
+    ``Rrs_<nm>`` columns, ``|Rrs| <= 1/pi`` sr-1.
+
     Args:
         in_path: Input table, one spectrum per row.
         out_path: Output CSV: the input's other columns plus ``B01`` ... ``B12``.
@@ -549,40 +623,23 @@ def write_resampled_table(
 
     """
     src = Path(in_path)
-    df = _read_table(src)
+    what = "a table of Rrs_<nm> spectra (sr-1, one spectrum per row)"
     fwhm: np.ndarray | float | None = None
     if wavelength_file is not None:
-        wtab = pd.read_csv(wavelength_file)
-        if "wavelength_nm" not in wtab.columns:
-            raise ValueError(f"{wavelength_file}: needs a 'wavelength_nm' column")
-        numbered = [c for c in df.columns if str(c).strip().isdigit()]
-        if not numbered:
-            raise ValueError(f"{src}: no plain band-number columns to pair with {wavelength_file}")
-        if "band" in wtab.columns:
-            wtab = wtab.set_index(wtab["band"].astype(int))
-            lost = [c for c in numbered if int(c) not in wtab.index]
-            if lost:
-                raise ValueError(f"{wavelength_file}: no row for band columns {lost[:5]}")
-            rows = wtab.loc[[int(c) for c in numbered]]
-        elif len(wtab) == len(numbered):
-            rows = wtab
-        else:
-            raise ValueError(
-                f"{wavelength_file} has {len(wtab)} rows for {len(numbered)} band columns of {src}"
-            )
-        file_nm = rows["wavelength_nm"].to_numpy(dtype=float)
-        names = rrs_columns(file_nm)
-        if len(set(names)) != len(names):
-            raise ValueError(f"{wavelength_file}: duplicate wavelengths {sorted(file_nm)[:5]}...")
-        order = np.argsort(file_nm, kind="stable")  # resample() reads Rrs columns sorted by nm
-        nm = file_nm[order]
-        if "fwhm_nm" in rows.columns:
-            fwhm = rows["fwhm_nm"].to_numpy(dtype=float)[order]
-        df = df.rename(columns=dict(zip(numbered, names, strict=True)))
+        # any unit (e.g. EnMAP reflectance x 10^4): numbers are checked, magnitudes are not
+        what = "a table of spectra in band-number columns (one spectrum per row)"
+        df, lines = read_table(src, what)
+        nm, fwhm, names = _band_table(src, df, wavelength_file)
+        for c in names:
+            df[c] = numeric_column(src, df, c, lines, "a number (the spectrum in this band)")
+        df = df.rename(columns=names)
     else:
-        _, nm = find_rrs_columns(df)
+        df, _, nm = read_spectra_table(src, what)
     if sensor is not None:
-        nm, fwhm = _sensor_bands(sensor, nm)
+        try:
+            nm, fwhm = _sensor_bands(sensor, nm)
+        except ValueError as err:
+            raise ValueError(f"{src}: {err}; expected the {sensor} band centres") from None
     if fwhm_nm is not None:
         fwhm = float(fwhm_nm)
     out = resample(

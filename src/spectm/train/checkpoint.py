@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from spectm._io import atomic_path, write_json
-from spectm.model.pretrained import CONFIG_NAME, ModelMeta
+from spectm.model.pretrained import CONFIG_NAME, ModelMeta, load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOSSES_NAME = "losses.csv"
@@ -127,16 +127,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: naming the file if it is not a torch file, or not a SpecTM pretraining
-            checkpoint of this version (e.g. one written by an older version).
+        ValueError: naming the file if it is not a torch file (empty, truncated, another
+            format, or refused by the weights-only loader,
+            :func:`~spectm.model.pretrained.load_torch_file`), or not a SpecTM pretraining
+            checkpoint of this version (e.g. an older version's).
 
     """
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # torch raises several unrelated types for a non-torch file
-        raise ValueError(f"{path}: not a readable torch file ({type(err).__name__})") from err
+    blob = load_torch_file(path, "a SpecTM pretraining checkpoint.pt (delete it to start afresh)")
     top = blob if isinstance(blob, dict) else {}
     state = top.get("state")
     missing = [k for k in _TOP_KEYS if k not in top]

@@ -86,6 +86,82 @@ def parse_plain(path: Path, header: str, values: pd.Series, rows: np.ndarray) ->
     return num
 
 
+def check_range(
+    path: Path,
+    header: str,
+    values: pd.Series,
+    parsed: np.ndarray,
+    rows: np.ndarray,
+    *,
+    lo: float,
+    hi: float,
+    expected: str,
+) -> None:
+    """Refuse parsed numbers outside ``[lo, hi]`` (NaN is missing, allowed).
+
+    Raises:
+        ValueError: naming the file, the first bad data row (and file line), the column, the
+            cell and what was expected.
+
+    """
+    bad = np.isfinite(parsed) & ((parsed < lo) | (parsed > hi))
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        i = int(idx[0])
+        more = f"; {len(idx) - 1} more such cell(s) in this column" if len(idx) > 1 else ""
+        raise ValueError(
+            f"{path}: data row {rows[i]} (file line {rows[i] + 1}), column {header!r}: "
+            f"{values.iloc[i]!r} is outside [{lo:g}, {hi:g}]; expected {expected}{more}"
+        )
+
+
+def exclude_implausible(
+    header: str,
+    values: pd.Series,
+    parsed: tuple[np.ndarray, np.ndarray, np.ndarray],
+    excluded: Notes,
+    *,
+    name: str,
+    unit: str,
+    lo: float,
+    hi: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exclude measured values (and detection limits) outside their plausible range.
+
+    An excluded cell becomes missing (value NaN, not censored, no detection limit), and the
+    row's entry in ``excluded`` records the variable, the cell as written, the column and the
+    range: the value is dropped with its reason, never kept and never silently.
+
+    Args:
+        header: Raw column name (for the record).
+        values: The column's stripped cells, shape (n,).
+        parsed: ``(value, censored, dl)`` from :func:`parse_measured` (harmonised unit).
+        excluded: Row position -> exclusion records, updated in place.
+        name: Harmonised variable name.
+        unit: Harmonised unit.
+        lo: Lowest plausible value (harmonised unit).
+        hi: Highest plausible value (harmonised unit).
+
+    Returns:
+        ``(value, censored, dl)`` with the excluded cells missing.
+
+    """
+    value, censored, dl = (np.array(a) for a in parsed)
+    with np.errstate(invalid="ignore"):
+        bad = (np.isfinite(value) & ((value < lo) | (value > hi))) | (
+            censored & np.isfinite(dl) & ((dl < lo) | (dl > hi))
+        )
+    for i in map(int, np.flatnonzero(bad)):
+        excluded[i].append(
+            f"{name}: {values.iloc[i]!r} (column {header!r}) is outside the plausible range "
+            f"{lo:g}..{hi:g} {unit}; excluded"
+        )
+    value[bad] = np.nan
+    censored[bad] = False
+    dl[bad] = np.nan
+    return value, censored, dl
+
+
 def parse_measured(
     path: Path,
     header: str,

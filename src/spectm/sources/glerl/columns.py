@@ -56,6 +56,8 @@ class Variable:
         unit: Unit of the output column.
         description: What was measured.
         bdl_dl: Detection limit for a bare ``bdl``/``BDL`` cell (NaN: no documented default).
+        valid_min: Lowest plausible value (output unit); below it a value is excluded.
+        valid_max: Highest plausible value (output unit); above it a value is excluded.
 
     """
 
@@ -63,10 +65,21 @@ class Variable:
     unit: str
     description: str
     bdl_dl: float = math.nan
+    valid_min: float = 0.0
+    valid_max: float = math.inf
 
 
 #: Microcystin ELISA detection limit, µg/L (SOURCES.md section 1; GLERL plots "< 0.1 µg/L" as ND).
 MICROCYSTIN_ELISA_DL_UGL = 0.1
+
+#: Highest plausible microcystin concentration, µg/L: an ASSUMPTION. The bundled 2012-2025
+#: GLERL record peaks at 2778.75 µg/L (particulate, the WE8 scum sample of 2015-08-10; surface
+#: samples peak at 296.87 µg/L); a value above 10 000 µg/L (10 mg/L, 3.6 times that peak) is taken
+#: as a unit slip (ng/L written as µg/L) or a fill code and excluded, not used as a label.
+MICROCYSTIN_MAX_UGL = 10_000.0
+#: Plausible water temperature, °C: an ASSUMPTION (liquid fresh water is not below about 0 °C;
+#: Lake Erie surface water stays below about 30 °C).
+WATER_TEMP_RANGE_C = (-1.0, 40.0)
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(
@@ -74,22 +87,36 @@ VARIABLES: tuple[Variable, ...] = (
         "µg/L",
         "particulate microcystins (ELISA)",
         MICROCYSTIN_ELISA_DL_UGL,
+        valid_max=MICROCYSTIN_MAX_UGL,
     ),
     Variable(
         "dissolved_microcystin_ugL",
         "µg/L",
         "dissolved microcystins (ELISA)",
         MICROCYSTIN_ELISA_DL_UGL,
+        valid_max=MICROCYSTIN_MAX_UGL,
     ),
     Variable("phycocyanin_ugL", "µg/L", "extracted phycocyanin"),
     Variable("chla_ugL", "µg/L", "extracted chlorophyll a"),
     Variable("turbidity_ntu", "NTU", "turbidity"),
     Variable("secchi_m", "m", "Secchi depth"),
-    Variable("temp_c", "°C", "CTD water temperature at sample depth"),
-    Variable("sample_temp_c", "°C", "sample (bucket) temperature, 2012-2018 only"),
+    Variable(
+        "temp_c",
+        "°C",
+        "CTD water temperature at sample depth",
+        valid_min=WATER_TEMP_RANGE_C[0],
+        valid_max=WATER_TEMP_RANGE_C[1],
+    ),
+    Variable(
+        "sample_temp_c",
+        "°C",
+        "sample (bucket) temperature, 2012-2018 only",
+        valid_min=WATER_TEMP_RANGE_C[0],
+        valid_max=WATER_TEMP_RANGE_C[1],
+    ),
     Variable("specific_conductivity_uScm", "µS/cm", "CTD specific conductivity"),
     Variable("beam_attenuation_m1", "m-1", "CTD beam attenuation"),
-    Variable("transmission_pct", "%", "CTD beam transmission"),
+    Variable("transmission_pct", "%", "CTD beam transmission", valid_max=100.0),
     Variable("dissolved_oxygen_mgL", "mg/L", "CTD dissolved oxygen"),
     Variable("par", "µE m-2 s-1", "CTD photosynthetically active radiation"),
     Variable("tp_ugL", "µg P/L", "total phosphorus"),

@@ -12,11 +12,22 @@ Cell rules for measured variables:
   (microcystin ELISA 0.1 µg/L; NaN for every other variable);
 * ``x ± u`` -> ``x``, and the uncertainty is written to the row's ``notes``;
 * any other non-numeric cell -> ``ValueError`` naming the file, data row and column.
+
+Value checks (``docs/usage.md``, "Input checks"):
+
+* latitude outside [-90, 90] or longitude outside [-180, 180] degrees -> ``ValueError`` naming
+  the file, data row and column (no position can be there: the file is broken);
+* a possible position far from Lake Erie is kept and flagged (``position_flag``): more than
+  ``position_max_km`` from its station median, or outside :data:`LAKE_ERIE_REGION`;
+* a measured value (or ``<x`` detection limit) outside its variable's plausible range
+  (``Variable.valid_min``/``valid_max``: negative concentrations, microcystin above
+  :data:`~spectm.sources.glerl.columns.MICROCYSTIN_MAX_UGL`, ...) is excluded: set missing, with
+  the reason in the row's ``qc_excluded`` column and one warning per file.
 """
 
 from __future__ import annotations
 
-import io
+import logging
 import os
 import warnings
 from collections import defaultdict
@@ -29,9 +40,12 @@ from pyproj import Geod
 
 from spectm._io import write_csv, write_parquet
 from spectm.data_files import data_path
+from spectm.inputs import read_csv_table
 from spectm.sources.glerl.cells import (
     Notes,
+    check_range,
     clean_sites,
+    exclude_implausible,
     parse_categories,
     parse_clock,
     parse_dates,
@@ -62,7 +76,14 @@ __all__ = [
     "write_samples",
 ]
 
+log = logging.getLogger(__name__)
+
 TIMEZONE = "America/New_York"
+#: (lon_min, lat_min, lon_max, lat_max), degrees: Lake Erie (about 41.4-42.9 N, 78.9-83.5 W)
+#: widened by about half a degree. A sample position outside it is flagged (``position_flag``)
+#: even when its site has no station median (an ASSUMPTION: the region is generous on purpose,
+#: the distance to the station median is the finer test).
+LAKE_ERIE_REGION: tuple[float, float, float, float] = (-84.0, 40.85, -78.35, 43.4)
 #: Local clock time assumed when a sample (and its station visit) has none: noon, an ASSUMPTION.
 ASSUMED_LOCAL_MINUTES = 12 * 60
 _VISIT_FIELDS = ("_minutes", "lat", "lon", "station_depth_m")
@@ -81,6 +102,7 @@ READ_COLUMNS = [
     *_DEPTH_COLUMNS,
     *_VARIABLE_COLUMNS,
     "notes",
+    "qc_excluded",
 ]
 #: The harmonised sample table written by :func:`write_samples`, in order.
 SAMPLE_COLUMNS = [
@@ -91,6 +113,7 @@ SAMPLE_COLUMNS = [
     *_DEPTH_COLUMNS,
     *_VARIABLE_COLUMNS,
     "notes",
+    "qc_excluded",
 ]
 
 
@@ -129,11 +152,15 @@ def read_glerl_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     Returns:
         One row per data row (fully blank rows dropped), columns :data:`READ_COLUMNS`.
         ``time_utc`` is datetime64[ns, UTC]; measured variables are float with ``_censored``
-        (bool) and ``_dl`` (float, same unit) companions.
+        (bool) and ``_dl`` (float, same unit) companions. A measured value outside its
+        plausible range is missing and ``qc_excluded`` says which and why ("" when none).
 
     Raises:
-        ValueError: Unknown header layout, missing required column(s), or an unparseable cell;
-            the message names the file (and data row and column for a cell).
+        FileNotFoundError: The file does not exist.
+        ValueError: An empty, UTF-16 or binary file, a record whose field count differs from
+            the header's, an unknown header layout, missing required column(s), an unparseable
+            cell, a latitude/longitude outside the degree ranges or a negative depth; the
+            message names the file (and line, or data row and column for a cell).
 
     """
     src = Path(path)
@@ -160,6 +187,30 @@ def read_glerl_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     }
     for field in ("lat", "lon", "station_depth_m", "sample_depth_m"):
         cols[field] = parse_plain(src, *column(field), rows)
+    for field, limit, what in (("lat", 90.0, "a latitude"), ("lon", 180.0, "a longitude")):
+        header, values = column(field)
+        check_range(
+            src,
+            header,
+            values,
+            np.asarray(cols[field]),
+            rows,
+            lo=-limit,
+            hi=limit,
+            expected=f"{what} in decimal degrees (WGS84) within [-{limit:g}, {limit:g}]",
+        )
+    for field in ("station_depth_m", "sample_depth_m"):
+        header, values = column(field)
+        check_range(
+            src,
+            header,
+            values,
+            np.asarray(cols[field]),
+            rows,
+            lo=0.0,
+            hi=np.inf,
+            expected="a depth in metres >= 0",
+        )
     depth = np.asarray(cols["sample_depth_m"], dtype=float)
     categories = parse_categories(src, *column("depth_category"), depth, rows, notes)
     cols["depth_category"] = categories
@@ -172,9 +223,10 @@ def read_glerl_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         minutes = np.where(np.isnan(minutes), departure, minutes)
     cols["_minutes"] = minutes
     cols["sky"] = column("sky")[1].replace("", np.nan).to_numpy()
+    excluded: Notes = defaultdict(list)
     for var in VARIABLES:
         header, values = column(var.name)
-        value, censored, dl = parse_measured(
+        parsed = parse_measured(
             src,
             header,
             values,
@@ -185,7 +237,18 @@ def read_glerl_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             bdl_dl=var.bdl_dl,
             excel_ranges=var.name == "wind_speed_ms",
         )
+        value, censored, dl = exclude_implausible(
+            header,
+            values,
+            parsed,
+            excluded,
+            name=var.name,
+            unit=var.unit,
+            lo=var.valid_min,
+            hi=var.valid_max,
+        )
         cols[var.name], cols[f"{var.name}_censored"], cols[f"{var.name}_dl"] = value, censored, dl
+    _warn_excluded(src, excluded, rows)
     out = pd.DataFrame(cols, index=raw.index)
     visit_filled = _fill_from_visit(out)
     times = _local_times(src, out["_date"].to_numpy(), out["_minutes"].to_numpy(), rows)
@@ -194,6 +257,7 @@ def read_glerl_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             **times,
             "visit_filled": visit_filled,
             "notes": ["; ".join(notes.get(i, [])) for i in range(len(out))],
+            "qc_excluded": ["; ".join(excluded.get(i, [])) for i in range(len(out))],
         },
         index=out.index,
     )
@@ -213,7 +277,8 @@ def add_position_qc(df: pd.DataFrame, stations: pd.DataFrame, *, max_km: float) 
     Returns:
         A copy of ``df`` with ``station_lat``, ``station_lon`` (NaN for sites without a median,
         e.g. special ids and transects), ``dist_to_station_km`` (NaN when either position is
-        missing) and ``position_flag`` (True only when the distance exceeds ``max_km``).
+        missing) and ``position_flag`` (True when the distance exceeds ``max_km`` or the
+        position lies outside :data:`LAKE_ERIE_REGION`).
 
     """
     table = stations.set_index("station") if "station" in stations.columns else stations
@@ -231,7 +296,10 @@ def add_position_qc(df: pd.DataFrame, stations: pd.DataFrame, *, max_km: float) 
     out["station_lat"] = station_lat
     out["station_lon"] = station_lon
     out["dist_to_station_km"] = dist_km
-    out["position_flag"] = np.where(ok, dist_km > max_km, False)
+    lon_min, lat_min, lon_max, lat_max = LAKE_ERIE_REGION
+    with np.errstate(invalid="ignore"):
+        away = (lat < lat_min) | (lat > lat_max) | (lon < lon_min) | (lon > lon_max)
+    out["position_flag"] = np.where(ok, dist_km > max_km, False) | away
     return out
 
 
@@ -348,16 +416,14 @@ def samples_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    """All cells as stripped strings; UTF-8 (BOM tolerated) first, latin-1 as fallback."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        raise ValueError(f"{path}: not a readable CSV table ({exc})") from exc
+    """All cells as stripped strings; UTF-8 (BOM tolerated) first, latin-1 as fallback.
+
+    An empty, UTF-16 or binary file, or a record whose field count differs from the header's
+    (a row cut mid-row), is an error naming the file and the line (:mod:`spectm.inputs`).
+    """
+    table, _ = read_csv_table(
+        path, "a GLERL sample CSV", latin1=True, dtype=object, keep_default_na=False
+    )
     return table.apply(lambda col: col.str.strip())
 
 
@@ -396,6 +462,24 @@ def _map_columns(path: Path, header: pd.Index) -> tuple[str, dict[str, str]]:
     if "station_name" in names:  # a weekly file that also carries sample_id: the station wins
         fields["site"] = names["station_name"]
     return era, fields
+
+
+def _warn_excluded(path: Path, excluded: Notes, rows: np.ndarray) -> None:
+    """One warning per file with excluded values: how many, and the first one with its row."""
+    if not excluded:
+        return
+    first = min(excluded)
+    count = sum(len(v) for v in excluded.values())
+    log.warning(
+        "%s: %d measured value(s) in %d row(s) excluded as implausible (set missing; see column "
+        "qc_excluded), first data row %d (file line %d): %s",
+        path,
+        count,
+        len(excluded),
+        rows[first],
+        rows[first] + 1,
+        excluded[first][0],
+    )
 
 
 def _fill_from_visit(out: pd.DataFrame) -> np.ndarray:

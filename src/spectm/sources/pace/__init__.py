@@ -15,6 +15,7 @@ job), never by the demo path.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,11 +23,31 @@ from pathlib import Path
 import pandas as pd
 
 from spectm.config import PaceDemoConfig
+from spectm.geo import validate_bbox
+from spectm.inputs import read_text
 from spectm.sources.pace import earthdata, replay
 
 __all__ = ["demo_manifest", "fetch_granule", "write_granule_manifest"]
 
 log = logging.getLogger(__name__)
+
+
+def _check_period(start: str | None, end: str | None) -> None:
+    """Start and end, when given, are calendar dates ``YYYY-MM-DD`` with start <= end."""
+    days = {}
+    for name, text in (("start", start), ("end", end)):
+        if text is None:
+            continue
+        try:
+            if len(str(text)) != 10:
+                raise ValueError(text)
+            days[name] = dt.date.fromisoformat(str(text))
+        except ValueError:
+            raise ValueError(
+                f"PACE search {name} {text!r} is not a calendar date; expected YYYY-MM-DD"
+            ) from None
+    if len(days) == 2 and days["start"] > days["end"]:
+        raise ValueError(f"PACE search start {start} is after end {end}; expected start <= end")
 
 
 def demo_manifest(
@@ -43,7 +64,15 @@ def demo_manifest(
         One row per granule, in time order, with the columns
         :data:`~spectm.sources.pace.earthdata.REQUIRED_MANIFEST_COLUMNS` (``url`` is
         ``demo:replay/<granule>``, ``size_bytes`` is missing).
+
+    Raises:
+        ValueError: for a date that is not YYYY-MM-DD, start after end, or ``max_granules`` < 1.
     """
+    _check_period(start, end)
+    if max_granules is not None and max_granules < 1:
+        raise ValueError(
+            f"max_granules={max_granules}: expected an integer >= 1 (or None for all granules)"
+        )
     g = replay.demo_granules()
     t = pd.to_datetime(g["time_start"], utc=True)
     keep = pd.Series(True, index=g.index)
@@ -98,9 +127,12 @@ def write_granule_manifest(
         The written manifest.
 
     Raises:
-        ValueError: for an unknown ``source``.
+        ValueError: for an unknown ``source``, a date that is not YYYY-MM-DD, start after end,
+            a bounding box that is not ordered within the degree ranges, or ``max_granules`` < 1.
         RuntimeError: when no granule was found.
     """
+    _check_period(start, end)
+    validate_bbox(bbox)
     if source == "demo":
         df = demo_manifest(start, end, max_granules)
     elif source == "earthdata":
@@ -148,9 +180,12 @@ def fetch_granule(
         The granule file.
 
     Raises:
+        FileNotFoundError: the manifest does not exist.
         KeyError: ``granule`` is not in the manifest.
-        ValueError: for an unknown ``source``.
+        ValueError: for an unknown ``source``, or a manifest that is empty, not UTF-8 text or
+            breaks the manifest schema (naming the file).
     """
+    read_text(manifest_path, "a granule manifest CSV (spectm pace-search)")  # empty, UTF-16, binary
     manifest = earthdata.read_manifest(manifest_path)
     rows = manifest[manifest["granule"] == granule]
     if rows.empty:
