@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+import shutil
 import subprocess
 import sys
 from html import escape as html_escape
@@ -193,3 +195,132 @@ def test_snakemake_report_zip(tiny_run):
     proc = _snakemake("-d", str(tiny_run), "--report", str(tiny_run / "report.zip"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tiny_run / "report.zip").stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------ weekly refresh
+# A copy of the finished tiny run per scenario; the job lists come from the dry-run's job stats
+# (after the search has run, so the checkpoint's new granules are known).
+
+SEARCHES = ("pace_search", "enmap_search")
+MANIFESTS = ("results/pace/manifest.csv", "results/enmap/manifest.csv")
+"""`make refresh` forces the searches (targets: their manifests), then runs the workflow."""
+
+
+def _job_counts(text: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's "Job stats" table ({} when nothing is to be done)."""
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1].split("total", 1)[0]
+    counts = {}
+    for line in table.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def _executed(text: str) -> list[str]:
+    """The rules of the jobs a real run executed, one entry per job, from its job headers."""
+    return re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):$", text, flags=re.M)
+
+
+def _dry(work: Path, *args: str) -> dict[str, int]:
+    proc = _snakemake("-d", str(work), "-n", "--cores", "2", *args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return _job_counts(proc.stdout + proc.stderr)
+
+
+@pytest.fixture
+def finished(tiny_run, tmp_path):
+    """A copy of the finished tiny run (times kept) that a scenario may change."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True, ignore=shutil.ignore_patterns("report.zip"))
+    assert _dry(work) == {}
+    return work
+
+
+def _edited(work: Path, edit) -> str:
+    cfg = tiny_config()
+    edit(cfg)
+    path = work / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_refresh_with_nothing_new_runs_only_the_searches(finished):
+    proc = _snakemake("-d", str(finished), "--cores", "2", *MANIFESTS, "--forcerun", *SEARCHES)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert sorted(_executed(proc.stdout + proc.stderr)) == sorted(SEARCHES)
+    assert _dry(finished) == {}
+
+
+def test_refresh_with_new_granules_fetches_only_those(finished):
+    """Two more weeks of PACE: only the new granules are fetched and chipped; the aggregation
+    downstream of the chips reruns, the GLERL samples and the old granules do not."""
+    old = set(pd.read_csv(finished / "results/pace/manifest.csv")["granule"])
+    cfg = _edited(finished, lambda c: c["pace"].update(end="2024-08-20"))
+    # targets first: --configfile and --forcerun take every name that follows them
+    proc = _snakemake("-d", str(finished), "--cores", "2", *MANIFESTS, "--configfile", cfg,
+                      "--forcerun", *SEARCHES)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    new = set(pd.read_csv(finished / "results/pace/manifest.csv")["granule"]) - old
+    assert new and old <= set(pd.read_csv(finished / "results/pace/manifest.csv")["granule"])
+    jobs = _dry(finished, "--configfile", cfg)
+    assert jobs["pace_granule"] == jobs["chip"] == len(new)
+    planned = _snakemake("-d", str(finished), "-n", "--cores", "2", "--configfile", cfg)
+    fetched = re.findall(r"output: resources/pace/(\S+)\n", planned.stdout)
+    assert sorted(fetched) == sorted(new)
+    assert {"corpus", "pixel_pairs", "pretrain", "matchups", "report"} <= set(jobs)
+    assert not {"samples", "enmap_product", "pace_search", "enmap_search"} & set(jobs)
+
+
+def test_refresh_with_a_changed_pretraining_setting(finished):
+    """A new learning rate reruns pretraining and what follows, never the corpus, and the run
+    succeeds (the finished checkpoint of the old setting is set aside, not resumed)."""
+    cfg = _edited(finished, lambda c: c["pretrain"].update(lr=5e-4))
+    jobs = _dry(finished, "--configfile", cfg)
+    assert jobs["pretrain"] == 4  # 2 strategies x 2 seeds
+    assert set(jobs) <= {"pretrain", "reconstruction", "finetune", "deploy_model",
+                         "microcystin_map", "metrics", "report", "all"}  # fmt: skip
+    run = finished / "results/models/pretrain/targeted/seed0"
+    before = (run / "model.pt").read_bytes()
+    target = str(run.relative_to(finished) / "model.pt")
+    proc = _snakemake("-d", str(finished), "--cores", "2", target, "--configfile", cfg)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert (run / "checkpoint.pt.stale").exists()
+    assert (run / "last-good/model.pt").read_bytes() == (run / "model.pt").read_bytes() != before
+
+
+def test_refresh_with_a_new_pretraining_seed_adds_only_its_runs(finished):
+    jobs = _dry(finished, "--configfile", _edited(finished, lambda c: c["pretrain"].update(
+        seeds=[0, 1, 2])))  # fmt: skip
+    assert jobs["pretrain"] == 2 and jobs["reconstruction"] == 2  # seed 2 of both strategies
+    assert "corpus" not in jobs
+
+
+def test_refresh_with_a_new_sample_file(finished):
+    """A new GLERL CSV reruns the samples and everything labelled, not the imagery or the
+    pretraining."""
+    bundled = sorted((ROOT / "src/spectm/data/glerl").glob("2025_*.csv"))[0]
+    new_file = finished / "new_week.csv"
+    new_file.write_text("".join(bundled.read_text().splitlines(keepends=True)[:6]))
+    jobs = _dry(finished, "--configfile", _edited(finished, lambda c: c["samples"].update(
+        extra_files=[str(new_file)])))  # fmt: skip
+    assert {"samples", "matchups", "finetune", "baselines", "metrics", "report"} <= set(jobs)
+    assert not {"pace_granule", "chip", "corpus", "pretrain", "enmap_product"} & set(jobs)
+
+
+def test_a_failed_pretraining_rerun_keeps_the_last_model(finished):
+    """An unavailable device makes the rerun fail after Snakemake deleted model.pt: the last
+    finished model stays in last-good/ and the rule's log says where."""
+    run = finished / "results/models/pretrain/random/seed1"
+    kept = (run / "last-good/model.pt").read_bytes()
+    assert kept == (run / "model.pt").read_bytes()
+    cfg = _edited(finished, lambda c: c.update(device="cuda:7"))
+    target = str(run.relative_to(finished) / "model.pt")
+    proc = _snakemake("-d", str(finished), "--cores", "2", target, "--configfile", cfg)
+    assert proc.returncode != 0
+    assert not (run / "model.pt").exists()
+    assert (run / "last-good/model.pt").read_bytes() == kept
+    log = (finished / "logs/pretrain/random_seed1.log").read_text()
+    assert f"the last finished run is still in {run.relative_to(finished)}/last-good" in log

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,3 +109,31 @@ def write_cog(da: xr.DataArray, path: str | os.PathLike[str]) -> Path:
     with atomic_path(path) as tmp:
         da.rio.to_raster(tmp, driver="COG")
     return Path(path)
+
+
+LAST_GOOD_DIR = "last-good"
+"""Folder, next to a model, holding the copy of the last run that finished (see
+:func:`keep_last_good`)."""
+
+
+def last_good_path(path: str | os.PathLike[str]) -> Path:
+    """Where :func:`keep_last_good` keeps the copy of ``path``: ``<dir>/last-good/<name>``."""
+    p = Path(path)
+    return p.parent / LAST_GOOD_DIR / p.name
+
+
+def keep_last_good(*paths: str | os.PathLike[str]) -> list[Path]:
+    """Copy finished products to ``<dir>/last-good/<name>``, atomically, and return the copies.
+
+    Snakemake deletes a job's outputs before it runs it again, and again when it fails; this
+    copy is not an output, so a rerun that fails (a new corpus, a changed setting, a device that
+    is not there) never leaves the project without the last model that worked. A successful
+    rerun replaces the copy.
+    """
+    kept = []
+    for path in paths:
+        dest = last_good_path(path)
+        with atomic_path(dest) as tmp:
+            shutil.copy2(path, tmp)
+        kept.append(dest)
+    return kept

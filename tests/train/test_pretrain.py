@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
+import spectm.train.pretrain as pretrain_module
 from spectm.io.corpus import read_corpus, write_corpus
 from spectm.model.device import resolve_device
 from spectm.model.encoder import SpecTM, SpecTMConfig
@@ -146,6 +147,34 @@ def test_a_changed_config_or_corpus_starts_afresh(corpus_path, tmp_path, caplog)
         pretrain(bigger, tmp_path, micro(max_epochs=1, lr=5e-4))
     assert "the corpus differs from the one it was trained on; starting afresh" in caplog.text
     assert load_checkpoint(tmp_path / "checkpoint.pt").meta.corpus["n_train"] == first_n + 8
+
+
+def test_a_failed_rerun_keeps_the_last_finished_model(corpus_path, tmp_path, monkeypatch, caplog):
+    """Snakemake deletes model.pt and losses.csv before a rerun and again when it fails; the
+    copy in last-good/ is not an output and stays the last model that finished."""
+    model = pretrain(corpus_path, tmp_path, micro(max_epochs=1))
+    kept = tmp_path / "last-good" / "model.pt"
+    assert kept.read_bytes() == model.read_bytes()
+    assert (tmp_path / "last-good" / "losses.csv").read_bytes() == (
+        tmp_path / "losses.csv"
+    ).read_bytes()
+    before = kept.read_bytes()
+    model.unlink()  # what Snakemake does before it reruns the job
+    (tmp_path / "losses.csv").unlink()
+
+    def broken_step(*args, **kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr(pretrain_module, "_train_step", broken_step)
+    with caplog.at_level("ERROR", logger="spectm.train.pretrain"):
+        with pytest.raises(RuntimeError, match="simulated"):
+            pretrain(corpus_path, tmp_path, micro(max_epochs=1, lr=5e-4))  # a changed setting
+    assert kept.read_bytes() == before
+    assert f"the last finished run is still in {tmp_path / 'last-good'}" in caplog.text
+    monkeypatch.undo()
+    # a later rerun that finishes replaces the copy
+    again = pretrain(corpus_path, tmp_path, micro(max_epochs=1, lr=5e-4))
+    assert kept.read_bytes() == again.read_bytes() != before
 
 
 def _same(a, b) -> bool:

@@ -5,14 +5,20 @@ import pandas as pd
 
 try:
     from spectm.adapt.settings import METHODS, TASKS
+    from spectm.config import check_config_values
     from spectm.io.pace_l2 import L2_AOP_STEM_PATTERN
     from spectm.model.masking import MASK_STRATEGIES
     from spectm.sources.glerl import NCEI_FILES, bundled_glerl_files
+    from spectm.train.settings import CORPUS_KEYS, TRAINING_KEYS, subset
 except ImportError as err:
     raise WorkflowError(
         f"the spectm package is not importable ({err}): run `make install` (or "
         "`pip install -e .`) in the environment that runs snakemake"
     ) from err
+
+# what the Snakefile's schema cannot express: finite numbers, real dates with start <= end,
+# ordered boxes (the same checks as `spectm validate-config`)
+check_config_values(config)
 
 
 wildcard_constraints:

@@ -14,7 +14,8 @@ rule corpus:
         "logs/corpus.log",
     params:
         grid=config["model"]["grid"],
-        pretrain=config["pretrain"],
+        # only the keys that shape the corpus: an optimiser setting or a new seed keeps it
+        corpus=subset(config["pretrain"], CORPUS_KEYS),
     priority: 20
     conda:
         "../../envs/spectm.yaml"
@@ -33,7 +34,8 @@ rule pretrain:
         "logs/pretrain/{strategy}_seed{pseed}.log",
     params:
         model=config["model"],
-        pretrain=config["pretrain"],
+        # only one run's settings: a seed added to pretrain.seeds adds a run, re-runs none
+        training=subset(config["pretrain"], TRAINING_KEYS),
         device=config["device"],
     threads: 1
     resources:

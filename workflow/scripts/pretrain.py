@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from spectm.config import ModelConfig, PretrainSection
+from spectm.config import ModelConfig
 from spectm.logs import configure_logging
 from spectm.train.pretrain import PretrainConfig, pretrain
 
@@ -10,7 +10,7 @@ configure_logging(snakemake.log[0])
 p = snakemake.params
 cfg = PretrainConfig.from_sections(
     ModelConfig.from_dict(p.model, name="model"),
-    PretrainSection.from_dict(p.pretrain, name="pretrain"),
+    p.training,
     strategy=snakemake.wildcards.strategy,
     seed=int(snakemake.wildcards.pseed),
     device=p.device,

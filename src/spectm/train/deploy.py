@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 import spectm
-from spectm._io import PathLike
+from spectm._io import PathLike, keep_last_good
 from spectm.config import EvaluationConfig
 from spectm.evaluate.protocol import check_labelled
 from spectm.evaluate.splits import date_groups
@@ -137,7 +137,8 @@ def train_deployable(
         num_threads: Torch CPU threads during training (None = unchanged).
 
     Returns:
-        ``out_path``.
+        ``out_path``; a copy is kept in ``last-good/`` beside it
+        (:func:`spectm._io.keep_last_good`).
 
     Raises:
         ValueError: on an unknown mode, several horizons, or a malformed dataset.
@@ -193,7 +194,7 @@ def train_deployable(
         "torch_version": str(torch.__version__),
         "created_utc": pd.Timestamp.now(tz="UTC").isoformat(),
     }
-    return save_deployable(
+    path = save_deployable(
         out_path,
         model_state=state,
         meta=meta,
@@ -204,3 +205,5 @@ def train_deployable(
         info=info,
         envelope=envelope,
     )
+    keep_last_good(path)  # survives a failed rerun: Snakemake deletes out_path first
+    return path

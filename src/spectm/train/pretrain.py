@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from spectm._io import write_csv
+from spectm._io import keep_last_good, last_good_path, write_csv
 from spectm.config import ModelConfig, PretrainSection
 from spectm.io.corpus import FUTURE_PREFIX, read_corpus
 from spectm.model.device import autocast, resolve_device, torch_threads
@@ -50,6 +51,7 @@ from spectm.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from spectm.train.settings import TRAINING_KEYS, subset
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +152,7 @@ class PretrainConfig:
     def from_sections(
         cls,
         model: ModelConfig,
-        pretrain: PretrainSection,
+        pretrain: PretrainSection | Mapping[str, Any],
         *,
         strategy: str,
         seed: int,
@@ -161,13 +163,16 @@ class PretrainConfig:
 
         Args:
             model: Preset, diagnostic windows and loss weights.
-            pretrain: Optimiser, batch size, epochs, early stopping, checkpoints.
+            pretrain: Optimiser, batch size, epochs, early stopping, checkpoints: the section, or
+                a mapping with at least its :data:`~spectm.train.settings.TRAINING_KEYS` (what the
+                workflow's ``pretrain`` rule passes).
             strategy: ``targeted``, ``random`` or ``none``.
             seed: Seed of this run (one of ``pretrain.seeds``): initialisation, data order, masks.
             device: ``auto``, ``cpu``, ``cuda`` or ``mps`` (the config's top-level ``device``).
             **runtime: Other fields (``num_threads``, ``progress``, ``resume``, ...).
 
         """
+        section = pretrain if isinstance(pretrain, Mapping) else pretrain.to_dict()
         return cls(
             preset=model.preset,
             model={
@@ -177,12 +182,7 @@ class PretrainConfig:
             },
             mask_strategy=strategy,
             mask_windows_nm=model.mask_windows_nm,
-            lr=pretrain.lr,
-            weight_decay=pretrain.weight_decay,
-            batch_size=pretrain.batch_size,
-            max_epochs=pretrain.max_epochs,
-            patience=pretrain.patience,
-            checkpoint_every=pretrain.checkpoint_every,
+            **subset(section, TRAINING_KEYS),
             seed=seed,
             device=device,
             **runtime,
@@ -493,8 +493,14 @@ def pretrain(
             or version.
 
     """
-    with torch_threads(cfg.num_threads):
-        return _pretrain(Path(corpus_path), Path(out_dir), cfg)
+    try:
+        with torch_threads(cfg.num_threads):
+            return _pretrain(Path(corpus_path), Path(out_dir), cfg)
+    except BaseException:
+        kept = last_good_path(Path(out_dir) / MODEL_NAME)
+        if kept.exists():
+            logger.error("pretraining failed; the last finished run is still in %s", kept.parent)
+        raise
 
 
 def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
@@ -596,4 +602,6 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
     final = best_model if best_model is not None else model.state_dict()
     path = save_model({k: t.detach().cpu() for k, t in final.items()}, final_meta, out / MODEL_NAME)
     _save(out, snapshot(finished=True), model, opt, final_meta)
+    kept = keep_last_good(path, out / LOSSES_NAME)
+    logger.info("pretraining finished; a copy is kept in %s", kept[0].parent)
     return path
