@@ -5,10 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed-run
 CORES  ?= 2
-SNAKE  := $(BIN)/snakemake --profile profiles/default --cores $(CORES)
+SNAKE  := $(BIN)/snakemake --profile profiles/local --cores $(CORES)
+# Before a run: remove a lock left by a killed run (kill -9, out of memory), never while
+# Snakemake runs here (docs/usage.md, "When a run fails or is killed").
+UNLOCK := $(BIN)/python -m spectm.workdir
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo adapt dry-run test lint typecheck unit workflow-test bench study report-zip clean
+.PHONY: help install demo refresh adapt unlock dry-run test test-slurm lint typecheck unit workflow-test bench study report-zip clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,12 +31,28 @@ $(STAMP): $(RUN_STAMP)
 install: $(STAMP)  ## create .venv and install spectm with its dev tools
 
 demo: $(RUN_STAMP)  ## the offline demo to results/report/index.html (without the EnMAP branch)
+	$(UNLOCK)
+	$(SNAKE) --configfile config/without-enmap.yaml
+	@echo "report: results/report/index.html"
+
+# The weekly update of `make demo`: search again (new granules, refined versions), then run only
+# what changed. Edit pace.end / samples.extra_files first; on an unchanged config it runs the
+# search and nothing else. Two runs: a checkpoint forced in the same run as its consumers would
+# rerun every job that reads it. (With the EnMAP branch: also enmap_search and its manifest.)
+PACE_MANIFEST := results/pace/manifest.csv
+refresh: $(RUN_STAMP)  ## after `make demo`: search again, fetch only new granules, rerun what changed
+	$(UNLOCK)
+	$(SNAKE) --configfile config/without-enmap.yaml $(PACE_MANIFEST) --forcerun pace_search
 	$(SNAKE) --configfile config/without-enmap.yaml
 	@echo "report: results/report/index.html"
 
 adapt: $(RUN_STAMP)  ## the whole workflow, with EnMAP chips and the TerraMind experiment
+	$(UNLOCK)
 	$(SNAKE)
 	@echo "report: results/report/index.html (with the EnMAP -> TerraMind section)"
+
+unlock: $(RUN_STAMP)  ## remove a lock left by a killed run (only when no snakemake runs here)
+	$(UNLOCK) --verbose
 
 dry-run: $(RUN_STAMP)  ## list the jobs of the default workflow without running them
 	$(SNAKE) -n
@@ -47,11 +66,16 @@ typecheck: $(STAMP)  ## mypy on the package
 	$(BIN)/mypy
 
 unit: $(STAMP)  ## the test suite without the end-to-end workflow tests
-	$(BIN)/pytest -m "not workflow"
+	$(BIN)/pytest -m "not workflow and not slurm"
 
-test: $(STAMP)  ## lint + typecheck + the whole test suite (what CI runs)
+test: $(STAMP)  ## lint + typecheck + the whole test suite (CI runs it, then test-slurm)
 	$(MAKE) lint typecheck
 	$(BIN)/pytest
+
+# Root only: apt-get installs slurm-wlm and munge, a single-node cluster runs on localhost, the
+# tiny workflow runs through it with profiles/slurm and locally; daemons stopped on every exit.
+test-slurm: $(STAMP)  ## the tiny workflow through a real single-node SLURM (root; CI runs it)
+	tests/slurm/run.sh
 
 bench: $(STAMP)  ## speed benchmarks (not part of the tests)
 	$(BIN)/python bench/bench_matchup.py
