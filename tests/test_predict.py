@@ -286,7 +286,7 @@ def test_scaled_reflectance_is_an_error_naming_file_row_and_column(model_path, t
     # first offending value: row r1, the first column whose magnitude exceeds 1/pi
     first = next(c for c in cols if abs(src.loc[1, c]) > 1 / np.pi)
     want = f"{src.loc[1, first]:.6g}"
-    with pytest.raises(ValueError, match=rf"scaled\.csv: row_id 'r1' column {first} = {want}"):
+    with pytest.raises(ValueError, match=rf"scaled\.csv: row_id 'r1', column {first} = {want}"):
         predict_file(model_path, tmp_path / "scaled.csv", tmp_path / "o.csv")
     assert not (tmp_path / "o.csv").exists()
 
@@ -369,7 +369,7 @@ def test_chip_flags_scaled_pixels_and_refuses_impossible_ones(model_path, tmp_pa
     bad = write_netcdf(ds, tmp_path / "bad.nc")
     first = NATIVE[np.argmax(np.abs(ds["Rrs"].values[4, 6]) > 1 / np.pi)]
     with pytest.raises(
-        ValueError, match=rf"chip .*bad\.nc: pixel \(y=4, x=6\) Rrs at {first:g} nm"
+        ValueError, match=rf"chip .*bad\.nc: pixel \(y=4, x=6\), Rrs at {first:g} nm"
     ):
         predict_chip(model_path, bad, tmp_path / "b.nc", tmp_path / "b.png", chunk_pixels=5)
     assert not (tmp_path / "b.nc").exists()

@@ -33,7 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from spectm._io import PathLike, write_csv, write_netcdf
-from spectm.inputs import RRS_MAX_SR, read_spectra_table
+from spectm.inputs import check_rrs_magnitude, read_spectra_table
 from spectm.io.chips import load_chip_pixels
 from spectm.model.pretrained import Deployable, DomainEnvelope, load_deployable
 from spectm.spectral.grids import resample_to_grid
@@ -150,17 +150,8 @@ def check_physical(
             expected.
 
     """
+    check_rrs_magnitude(rrs, what, row=label, band=band)
     x = np.asarray(rrs, dtype=float)
-    with np.errstate(invalid="ignore"):
-        big = np.abs(x) > RRS_MAX_SR  # NaN compares False
-    if big.any():
-        i = int(np.argmax(big.any(axis=1)))
-        j = int(np.argmax(big[i]))
-        raise ValueError(
-            f"{what}: {label(i)} {band(j)} = {x[i, j]:.6g} is not Rrs in sr-1: expected "
-            f"|Rrs| <= 1/pi = {RRS_MAX_SR:.4f} sr-1 (water-leaving reflectance pi*Rrs <= 1); "
-            "reflectance scaled by 10^4 or in percent? Fill values must be NaN"
-        )
     used = np.flatnonzero(_model_bands(wl, grid_nm))
     xu = x[:, used]
     finite = np.isfinite(xu)
