@@ -8,7 +8,7 @@ CORES  ?= 2
 SNAKE  := $(BIN)/snakemake --profile profiles/default --cores $(CORES)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo adapt dry-run test lint typecheck unit workflow-test bench report-zip clean
+.PHONY: help install demo adapt dry-run test lint typecheck unit workflow-test bench study mutate report-zip clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,8 +39,8 @@ dry-run: $(RUN_STAMP)  ## list the jobs of the default workflow without running 
 	$(SNAKE) -n
 
 lint: $(STAMP)  ## ruff, ruff format --check, snakemake --lint
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench studies
+	$(BIN)/ruff format --check src tests bench studies
 	$(BIN)/snakemake --lint
 
 typecheck: $(STAMP)  ## mypy on the package
@@ -55,6 +55,12 @@ test: $(STAMP)  ## lint + typecheck + the whole test suite (what CI runs)
 
 bench: $(STAMP)  ## speed benchmarks (not part of the tests)
 	$(BIN)/python bench/bench_matchup.py
+
+mutate: $(STAMP)  ## mutation testing of the core modules (mutmut; slow, not in `make test`)
+	$(BIN)/python -m tests.mutate $(MODULES)
+
+study: $(RUN_STAMP)  ## the SpecTM gap study after `make demo` (results/study/; docs/study.md)
+	$(BIN)/python studies/gap_study.py --config config.yaml --results results --out results/study
 
 report-zip: $(RUN_STAMP)  ## snakemake --report with the rule captions
 	$(SNAKE) --report results/report.zip
