@@ -11,7 +11,7 @@ SNAKE  := $(BIN)/snakemake --profile profiles/local --cores $(CORES)
 UNLOCK := $(BIN)/python -m spectm.workdir
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo refresh adapt unlock dry-run test test-slurm lint typecheck unit workflow-test bench study report-zip clean
+.PHONY: help install demo refresh adapt unlock dry-run test test-slurm lint typecheck unit workflow-test bench study mutate report-zip clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ test-slurm: $(STAMP)  ## the tiny workflow through a real single-node SLURM (roo
 
 bench: $(STAMP)  ## speed benchmarks (not part of the tests)
 	$(BIN)/python bench/bench_matchup.py
+
+mutate: $(STAMP)  ## mutation testing of the core modules (mutmut; slow, not in `make test`)
+	$(BIN)/python -m tests.mutate $(MODULES)
 
 study: $(RUN_STAMP)  ## the SpecTM gap study after `make demo` (results/study/; docs/study.md)
 	$(BIN)/python studies/gap_study.py --config config.yaml --results results --out results/study

@@ -221,3 +221,121 @@ def test_enmap_chip_cuts_a_demo_product(tmp_path, capsys):
     ds = read_enmap_chip(chips[0])
     assert ds["reflectance"].shape == (32, 32, len(read_config().enmap.bands))  # config bands
     assert main(["enmap-chip", str(tmp_path / "nothing"), "--out-dir", str(out)]) == 1
+
+
+def test_resample_options_reach_the_output_file(tmp_path, capsys):
+    spectra = pd.DataFrame(
+        turbid_spectra(np.random.default_rng(1).uniform(0, 1, (3, 3)), NATIVE),
+        columns=rrs_columns(NATIVE),
+    )
+    spectra.insert(0, "station", ["WE2", "WE4", "WE8"])
+    src = tmp_path / "in.csv"
+    spectra.to_csv(src, index=False)
+    base = ["resample", "--in", str(src), "--sensor", "pace_oci"]
+
+    plain, scaled, cov = tmp_path / "plain.csv", tmp_path / "scaled.csv", tmp_path / "cov.csv"
+    assert main([*base, "--out", str(plain), "--coverage", str(cov)]) == 0
+    out = [*base, "--out", str(scaled), "--reflectance", "--scale", "10000"]
+    assert main(out) == 0
+    a, b = pd.read_csv(plain), pd.read_csv(scaled)
+    assert a["station"].tolist() == ["WE2", "WE4", "WE8"]  # other columns carried
+    bands = [c for c in a.columns if c.startswith("B")]
+    valid = [c for c in bands if a[c].notna().all()]
+    assert {"B02", "B03", "B04", "B05"} <= set(valid)
+    # Rrs x pi x 10000 (reflectance for TerraMind): a linear operation on the resampled values
+    np.testing.assert_allclose(b[valid], a[valid] * np.pi * 10000, rtol=1e-9)
+    coverage = pd.read_csv(cov)
+    assert coverage["band"].tolist() == bands
+    assert coverage.set_index("band").loc[valid, "valid"].all()
+    assert not coverage.set_index("band").loc["B08", "valid"]  # OCI stops at 719 nm
+
+    # the band-centre method picks values, the SRF one integrates: both land in the file
+    naive = tmp_path / "naive.csv"
+    assert main([*base, "--out", str(naive), "--method", "naive"]) == 0
+    n = pd.read_csv(naive)
+    assert np.isfinite(n["B04"]).all() and not np.allclose(n["B04"], a["B04"], rtol=1e-6)
+    with pytest.raises(SystemExit) as exit_:  # not a target sensor: argparse says so
+        main([*base, "--out", str(tmp_path / "x.csv"), "--target", "S9"])
+    assert exit_.value.code == 2 and not (tmp_path / "x.csv").exists()
+    assert "invalid choice: 'S9'" in capsys.readouterr().err
+
+
+def test_indices_values_in_the_output_file(tmp_path):
+    """NDCI and PC_709_620 of the written table, computed here from the input by hand."""
+    wl = [443.0, 555.0, 620.0, 625.0, 650.0, 665.0, 670.0, 681.0, 709.0, 712.0, 753.0]
+    rng = np.random.default_rng(5)
+    rrs = rng.uniform(0.002, 0.02, (4, len(wl)))
+    df = pd.DataFrame(rrs, columns=[f"Rrs_{w:g}" for w in wl])
+    df.insert(0, "station", ["WE2", "WE4", "WE8", "WE12"])
+    src = tmp_path / "in.csv"
+    df.to_csv(src, index=False)
+    out, bands = tmp_path / "idx.csv", tmp_path / "bands.csv"
+    assert main(["indices", "--in", str(src), "--out", str(out), "--bands", str(bands)]) == 0
+    got = pd.read_csv(out)
+    assert got["station"].tolist() == ["WE2", "WE4", "WE8", "WE12"]
+    r = {w: rrs[:, k] for k, w in enumerate(wl)}
+    # NDCI wants 708 nm: 709 is the nearest band, within the default 3 nm
+    np.testing.assert_allclose(got["NDCI"], (r[709.0] - r[665.0]) / (r[709.0] + r[665.0]))
+    np.testing.assert_allclose(got["PC_709_620"], r[709.0] / r[620.0])
+    used = pd.read_csv(bands).set_index(["index", "wanted_nm"])
+    assert used.loc[("NDCI", 708.0), "nearest_nm"] == 709.0 and used.loc[("NDCI", 708.0), "used"]
+    # a tolerance below the 1 nm offset: NDCI cannot be computed, the ratio still can
+    assert (
+        main(["indices", "--in", str(src), "--out", str(out), "--bands", str(bands),
+              "--tolerance-nm", "0.5"]) == 0
+    )  # fmt: skip
+    strict = pd.read_csv(out)
+    assert strict["NDCI"].isna().all()
+    np.testing.assert_allclose(strict["PC_709_620"], r[709.0] / r[620.0])
+
+
+def test_pace_search_earthdata_uses_the_config_and_one_product_per_overpass(tmp_path, monkeypatch):
+    """The earthdata source through the CLI: its search gets the configured collection, period
+    and area; a refined granule supersedes the NRT one of its overpass in the written manifest.
+    The search itself (CMR over HTTP) is tested in tests/sources/test_pace_earthdata.py."""
+    from spectm.sources.pace import SUPERSEDES, earthdata
+
+    refined = "PACE_OCI.20240616T172214.L2.OC_AOP.V3_1.nc"
+    nrt = refined.replace(".nc", ".NRT.nc")
+    other = "PACE_OCI.20240617T165700.L2.OC_AOP.V3_1.NRT.nc"
+    calls = []
+
+    def search(**kw):
+        calls.append(kw)
+        rows = [(nrt, "2024-06-16T17:22:14Z"), (refined, "2024-06-16T17:22:14Z"),
+                (other, "2024-06-17T16:57:00Z")]  # fmt: skip
+        return pd.DataFrame(
+            {
+                "granule": [g for g, _ in rows],
+                "url": [f"https://example.invalid/{g}" for g, _ in rows],
+                "size_bytes": pd.array([10, 11, 12], dtype="Int64"),
+                "time_start": [t for _, t in rows],
+                "time_end": [t for _, t in rows],
+                "short_name": kw["short_name"],
+                "version": kw["version"],
+                "provider": kw["provider"],
+            }
+        )
+
+    monkeypatch.setattr(earthdata, "login", lambda: None)
+    monkeypatch.setattr(earthdata, "search_granules", search)
+    out = tmp_path / "m.csv"
+    conf = small_config(tmp_path, pace={"start": "2024-06-16", "end": "2024-06-17"})
+    assert (
+        main(["--config", str(conf), "pace-search", "--source", "earthdata", "--out", str(out)])
+        == 0
+    )
+    cfg = read_config(conf)
+    assert calls == [
+        {
+            "short_name": cfg.pace.short_name,
+            "version": cfg.pace.version,
+            "provider": cfg.pace.provider,
+            "start": "2024-06-16",
+            "end": "2024-06-17",
+            "bbox": tuple(float(v) for v in cfg.aoi_bbox),
+        }
+    ]
+    m = earthdata.read_manifest(out)
+    assert m["granule"].tolist() == [refined, other]
+    assert m[SUPERSEDES].fillna("").tolist() == [nrt, ""]

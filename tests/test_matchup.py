@@ -344,3 +344,243 @@ def test_load_chip_pixels_flattens_and_marks_valid(tmp_path):
     chip = load_chip_pixels(write_chip(tmp_path / "a.nc", lat, lon, rrs, T0))
     assert chip.rrs.shape == (6, WL.size) and chip.valid.tolist() == [True] * 5 + [False]
     assert chip.lat[4] == lat[1, 1] and chip.header.time_utc == mid(T0)
+
+
+# --------------------------------------------------------------------------- threshold boundaries
+
+
+def line_chip(path: Path, values: list[float]) -> Path:
+    """A 1 x n chip, 100 m pixel spacing around (LAT0, LON0); pixel k has Rrs = values[k] at
+    every band (NaN = flagged). Every pixel lies within 0.5 km of (LAT0, LON0)."""
+    n = len(values)
+    lat = np.full((1, n), LAT0)
+    lon = (LON0 + 0.0012 * (np.arange(n) - n // 2))[None, :]
+    rrs = np.repeat(np.asarray(values, dtype=float)[None, :, None], WL.size, axis=2)
+    return write_chip(path, lat, lon, rrs, T0)
+
+
+def _reason(res) -> str:
+    return str(res.exclusions["reason"].iloc[0])
+
+
+def test_valid_fraction_exactly_at_the_minimum_is_accepted(tmp_path):
+    chip = line_chip(tmp_path / "a.nc", [0.004] * 5 + [np.nan] * 5)  # 5 valid of 10
+    s = samples_df([{}])
+    at = match_samples(s, [chip], replace(CFG, min_valid_frac=0.5))
+    assert _reason(at) == "matched"
+    m = at.matchups.iloc[0]
+    assert (m["n_pixels"], m["n_valid"], m["valid_frac"]) == (10, 5, 0.5)
+    above = match_samples(s, [chip], replace(CFG, min_valid_frac=0.5 + 1e-9))
+    assert _reason(above) == "too_few_valid"
+    assert above.candidates["reason"].tolist() == ["too_few_valid"]
+    # 3 / 10 against a threshold computed as 0.1 + 0.2 (0.30000000000000004): float noise only
+    three = line_chip(tmp_path / "b.nc", [0.004] * 3 + [np.nan] * 7)
+    assert _reason(match_samples(s, [three], replace(CFG, min_valid_frac=0.1 + 0.2))) == "matched"
+    assert _reason(match_samples(s, [three], replace(CFG, min_valid_frac=0.31))) == "too_few_valid"
+    # the bounds of the setting: 0 and 1 are allowed, beyond is an error
+    full = line_chip(tmp_path / "c.nc", [0.004] * 4)
+    assert _reason(match_samples(s, [full], replace(CFG, min_valid_frac=1.0))) == "matched"
+    assert _reason(match_samples(s, [chip], replace(CFG, min_valid_frac=0.0))) == "matched"
+    for bad in (-0.01, 1.01):
+        with pytest.raises(ValueError, match="min_valid_frac"):
+            match_samples(s, [chip], replace(CFG, min_valid_frac=bad))
+
+
+def test_min_valid_pixel_count_is_inclusive(tmp_path):
+    chip = line_chip(tmp_path / "a.nc", [0.004, 0.004, 0.004, np.nan])  # 3 valid of 4
+    s = samples_df([{}])
+    res = match_samples(s, [chip], CFG, min_valid=3)
+    assert _reason(res) == "matched" and res.params["min_valid"] == 3
+    assert res.matchups["n_valid"].iloc[0] == 3
+    assert _reason(match_samples(s, [chip], CFG, min_valid=4)) == "too_few_valid"
+    with pytest.raises(ValueError, match="min_valid >= 1"):
+        match_samples(s, [chip], CFG, min_valid=0)
+
+
+def test_max_cv_is_inclusive(tmp_path):
+    # 1, 2, 3 x 2**-8 (exact in float32): mean 2 x 2**-8, std (ddof=1) 2**-8, CV exactly 0.5
+    chip = line_chip(tmp_path / "a.nc", [2.0**-8, 2.0**-7, 3 * 2.0**-8])
+    s = samples_df([{}])
+    res = match_samples(s, [chip], replace(CFG, max_cv=0.5))
+    assert _reason(res) == "matched" and res.matchups["cv"].iloc[0] == 0.5
+    assert _reason(match_samples(s, [chip], replace(CFG, max_cv=0.5 - 1e-9))) == "too_heterogeneous"
+
+
+def test_mean_statistic_and_unknown_statistic(tmp_path):
+    lat, lon = grid()
+    rrs = spectra(5, 5, seed=4, spread=0.3)
+    rrs[0, :] = np.nan  # a flagged row: the statistic is over valid pixels only
+    chip = write_chip(tmp_path / "a.nc", lat, lon, rrs, T0)
+    s = samples_df([{"lat": lat[2, 2], "lon": lon[2, 2]}])
+    cfg = replace(CFG, max_cv=10.0, min_valid_frac=0.0)
+    mean = match_samples(s, [chip], cfg, statistic="mean")
+    median = match_samples(s, [chip], cfg)
+    _, _, d = GEOD.inv(np.full(25, lon[2, 2]), np.full(25, lat[2, 2]), lon.ravel(), lat.ravel())
+    flat = rrs.reshape(25, -1).astype(np.float32).astype(float)
+    use = (d / 1000.0 <= CFG.radius_km) & np.isfinite(flat).all(axis=1)
+    assert 5 <= use.sum() < 25 and mean.matchups["n_valid"].iloc[0] == use.sum()
+    cols = [f"Rrs_{w:g}" for w in WL]
+    np.testing.assert_allclose(mean.matchups[cols].to_numpy()[0], flat[use].mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        median.matchups[cols].to_numpy()[0], np.median(flat[use], axis=0), rtol=1e-6
+    )
+    assert not np.allclose(flat[use].mean(axis=0), np.median(flat[use], axis=0), rtol=1e-3)
+    assert mean.matchups["statistic"].iloc[0] == "mean" and mean.params["statistic"] == "mean"
+    with pytest.raises(ValueError, match="statistic must be 'median' or 'mean'"):
+        match_samples(s, [chip], cfg, statistic="max")
+
+
+# --------------------------------------------------------------------------- contracts and edges
+
+
+def three_pixel_rows(path: Path, *cv_by_band: np.ndarray) -> Path:
+    """One row of three pixels 100 m apart per CV profile, rows 0.5 deg apart (row k at
+    LAT0 + 0.5 k); Rrs m - d, m, m + d per band, so the CV (ddof=1) is d / m = cv."""
+    m = 0.008
+    d = m * np.asarray(cv_by_band, dtype=float)  # (n_rows, n_bands)
+    rrs = np.stack([m - d, np.full_like(d, m), m + d], axis=1)  # (n_rows, 3, n_bands)
+    lat = LAT0 + 0.5 * np.arange(len(cv_by_band))[:, None] + np.zeros((1, 3))
+    lon = LON0 + 0.0012 * np.arange(-1, 2)[None, :] + np.zeros((len(cv_by_band), 1))
+    return write_chip(path, lat, lon, rrs, T0)
+
+
+def test_cv_is_the_median_over_the_closed_cv_window_per_sample(tmp_path):
+    # WL 400..700: the window 400-570 holds 400, 443, 490, 550, 570 (both ends included)
+    cvs = np.array([0.4, 0.1, 0.2, 0.3, 0.4, 0.9, 0.9, 0.9])
+    chip = three_pixel_rows(tmp_path / "a.nc", cvs, cvs / 4)  # two samples, one chip
+    s = samples_df([{}, {"lat": LAT0 + 0.5, "station_lat": LAT0 + 0.5}])
+    res = match_samples(s, [chip], replace(CFG, max_cv=1.0))
+    cv = res.matchups.set_index("sample_id")["cv"]
+    # median of 0.4, 0.1, 0.2, 0.3, 0.4 (not of 4 or 8 bands: 0.25 or 0.4); a quarter of it for
+    # the second sample (not the median over both samples' bands)
+    assert cv["s0"] == pytest.approx(0.3, rel=1e-5) and cv["s1"] == pytest.approx(0.075, rel=1e-5)
+    narrow = match_samples(s, [chip], replace(CFG, max_cv=1.0), cv_window_nm=(440.0, 500.0))
+    assert narrow.matchups["cv"].iloc[0] == pytest.approx(0.15, rel=1e-5)  # 0.1 and 0.2
+    assert narrow.params["cv_window_nm"] == [440.0, 500.0]
+    with pytest.raises(ValueError, match=r"a\.nc: no wavelength in the CV window \(100"):
+        match_samples(s, [chip], CFG, cv_window_nm=(100.0, 200.0))
+
+
+def test_cv_of_exactly_two_valid_pixels_is_tested(tmp_path):
+    chip = line_chip(tmp_path / "a.nc", [0.002, 0.008])  # CV = std([2, 8]) / 5 = 0.85
+    res = match_samples(samples_df([{}]), [chip], replace(CFG, min_valid_frac=0.0))
+    assert _reason(res) == "too_heterogeneous"
+    assert res.candidates["cv"].iloc[0] == pytest.approx(np.std([2.0, 8.0], ddof=1) / 5.0)
+    one = line_chip(tmp_path / "b.nc", [0.002, np.nan])
+    single = match_samples(samples_df([{}]), [one], replace(CFG, min_valid_frac=0.0))
+    assert _reason(single) == "matched" and np.isnan(single.matchups["cv"].iloc[0])
+
+
+def test_output_tables_have_exactly_their_columns_and_dtypes(tmp_path):
+    lat, lon = grid()
+    chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
+    s = samples_df([{}, {"time_utc": T0 + pd.Timedelta(days=9)}])
+    s.index = [10, 11]  # not a default index: no 'index' column may appear
+    res = match_samples(s, [chip], CFG)
+    rrs = [f"Rrs_{w:g}" for w in WL]
+    match_cols = [
+        "granule", "processing_version", "granule_time_utc", "dt_hours", "match_lat",
+        "match_lon", "dist_km", "n_pixels", "n_valid", "valid_frac", "cv", "statistic",
+    ]  # fmt: skip
+    assert list(res.matchups.columns) == [*s.columns, *match_cols, *rrs]
+    assert list(res.candidates.columns) == [
+        "sample_id", "site", "time_utc", *match_cols[:9], "valid_frac", "cv", "statistic",
+        "passed", "selected", "reason", *rrs,
+    ]  # fmt: skip
+    assert list(res.exclusions.columns) == [
+        "sample_id", "site", "time_utc", "status", "reason", "n_candidates",
+    ]  # fmt: skip
+    for t in (res.matchups, res.candidates, res.exclusions):
+        assert isinstance(t.index, pd.RangeIndex) and t.index.start == 0
+    assert (res.matchups[rrs].dtypes == np.float32).all()
+    assert res.params == {
+        "window_days": 4.0, "radius_km": 2.0, "depth_categories": ["Surface"],
+        "min_valid_frac": 0.5, "max_cv": 0.15, "min_valid": 1, "statistic": "median",
+        "drop_position_flagged": True, "cv_window_nm": [400.0, 570.0], "n_chips": 1,
+    }  # fmt: skip
+    # without chips the tables keep their columns and dtypes, and no band column appears
+    empty = match_samples(s, [], CFG)
+    assert not [c for c in empty.candidates.columns if c.startswith("Rrs_")]
+    assert empty.candidates.dtypes.astype(str).to_dict() == {
+        c: str(t) for c, t in res.candidates.dtypes.items() if not c.startswith("Rrs_")
+    }
+    assert empty.params["n_chips"] == 0
+
+
+def test_valid_fraction_of_one_pixel_and_of_none(tmp_path):
+    lat, lon = grid()
+    chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
+    s = samples_df([{"lat": lat[2, 3], "lon": lon[2, 3]}, {"lat": LAT0 + 3.0}])
+    res = match_samples(s, [chip], replace(CFG, radius_km=0.2))
+    m = res.matchups.iloc[0]
+    assert (m["n_pixels"], m["n_valid"], m["valid_frac"]) == (1, 1, 1.0)
+    far = res.candidates.set_index("sample_id").loc["s1"]
+    assert far["reason"] == "outside_swath" and np.isnan(far["valid_frac"])
+
+
+def test_sample_rows_with_bad_positions_flags_or_times(tmp_path):
+    lat, lon = grid()
+    chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
+    s = samples_df(
+        [
+            {"position_flag": np.nan},  # unknown flag: not flagged
+            {"lon": np.nan},  # half a position: the station median is used
+            {"lat": np.nan, "lon": np.nan, "station_lon": np.nan},  # station half missing
+        ]
+    )
+    s["position_flag"] = s["position_flag"].astype(object)
+    res = match_samples(s, [chip], CFG)
+    assert res.exclusions["reason"].tolist() == ["matched", "matched", "no_position"]
+    assert res.matchups["match_lat"].tolist() == [LAT0, LAT0]
+    late = samples_df([{}, {"sample_id": "x7", "time_utc": pd.NaT}])
+    with pytest.raises(ValueError, match="samples column 'time_utc' is missing for sample_id 'x7'"):
+        match_samples(late, [chip], CFG)
+    for clash in ("Rrs_400", "granule"):
+        with pytest.raises(
+            ValueError, match=rf"already has matchup output column\(s\) \['{clash}'\]"
+        ):
+            match_samples(samples_df([{clash: 0.1}]), [chip], CFG)
+
+
+@pytest.mark.parametrize(
+    ("kw", "ok"),
+    [
+        ({"window_days": 0.0}, True),
+        ({"window_days": -1.0}, False),
+        ({"radius_km": 0.0}, False),
+        ({"radius_km": 1e-3}, True),
+    ],
+)
+def test_window_and_radius_limits(tmp_path, kw, ok):
+    lat, lon = grid()
+    chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
+    s = samples_df([{"time_utc": mid(T0), "lat": lat[2, 2], "lon": lon[2, 2]}])
+    if ok:
+        assert _reason(match_samples(s, [chip], replace(CFG, **kw))) == "matched"
+    else:
+        with pytest.raises(ValueError, match="need window_days >= 0, radius_km > 0"):
+            match_samples(s, [chip], replace(CFG, **kw))
+
+
+def test_time_window_to_the_nanosecond_and_chips_out_of_window_first(tmp_path):
+    lat, lon = grid()
+    old = write_chip(tmp_path / "old.nc", lat, lon, spectra(5, 5), T0 - pd.Timedelta(days=30))
+    chip = write_chip(tmp_path / "a.nc", lat, lon, spectra(5, 5), T0)
+    s = samples_df(
+        [
+            {"time_utc": mid(T0) + pd.Timedelta(days=4)},
+            {"time_utc": mid(T0) + pd.Timedelta(days=4, nanoseconds=1)},
+        ]
+    )
+    res = match_samples(s, [old, chip], CFG)  # the first chip in time has no sample in window
+    assert res.exclusions["reason"].tolist() == ["matched", "no_granule_in_window"]
+
+
+def test_duplicate_overpass_goes_to_the_smaller_time_gap_not_the_name(tmp_path):
+    lat, lon = grid()
+    rrs = spectra(5, 5)
+    early = write_chip(tmp_path / "e.nc", lat, lon, rrs, T0 - pd.Timedelta(hours=30))
+    late = write_chip(tmp_path / "l.nc", lat, lon, rrs, T0 + pd.Timedelta(hours=1))
+    res = match_samples(samples_df([{"time_utc": T0}]), [early, late], CFG)
+    assert res.matchups["granule"].iloc[0].startswith("PACE_OCI.20240716T192000")
+    assert sorted(res.candidates["reason"]) == ["duplicate_overpass", "matched"]

@@ -419,7 +419,9 @@ def _finish_candidates(
         cand = pd.DataFrame({c: pd.Series(dtype=float) for c in [*_CAND_STATS, *rrs_cols]})
         ints = {c: np.int64 for c in ("_row", "granule_time_utc", "n_pixels", "n_valid")}
         cand = cand.astype({**ints, "granule": str, "processing_version": str})
-    cand["granule_time_utc"] = pd.to_datetime(cand["granule_time_utc"].to_numpy(np.int64), utc=True)
+    cand["granule_time_utc"] = pd.to_datetime(
+        cand["granule_time_utc"].to_numpy(np.int64), unit="ns", utc=True
+    )  # unit: an empty table would get seconds (pandas 3 infers the unit)
     n_pix = cand["n_pixels"].to_numpy()
     n_val = cand["n_valid"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -353,3 +353,46 @@ def test_download_uses_earthaccess_session_after_login(monkeypatch, fake_http, t
     assert out.read_bytes() == BODY
     data_calls = [c for c in fake_http.calls if c.request.url == URL]
     assert data_calls[0].request.headers["Authorization"] == "Bearer tok-from-env"
+
+
+# ---------------------------------------------------------------------- one product per overpass
+
+
+def _renamed(item: dict, old: str, new: str) -> dict:
+    """A copy of a CMR item for the file ``new`` instead of ``old`` (names, links, sizes)."""
+    return json.loads(json.dumps(item).replace(old, new))
+
+
+def test_earthdata_manifest_keeps_the_refined_granule_of_an_overpass(
+    monkeypatch, fake_http, tmp_path, caplog
+):
+    """Search results with a refined and an NRT file of one overpass: the manifest lists the
+    refined file and records the NRT one as superseded; an NRT-only overpass stays."""
+    from spectm.sources import pace
+
+    page = _cmr_page()
+    march = "PACE_OCI.20240316T180334.L2.OC_AOP.V3_1.nc"
+    item = next(i for i in page["items"] if i["umm"]["GranuleUR"] == march)
+    march_nrt = march.replace(".nc", ".NRT.nc")
+    june_nrt = "PACE_OCI.20240616T172214.L2.OC_AOP.V3_1.NRT.nc"
+    nrt_items = [_renamed(item, march, march_nrt), _renamed(item, march, june_nrt)]
+    nrt_items[1] = _renamed(nrt_items[1], "2024-03-16T18:0", "2024-06-16T17:2")
+    page["items"] = nrt_items[:1] + page["items"] + nrt_items[1:]  # NRT listed first
+    page["hits"] = len(page["items"])
+    fake_http.get(CMR, json=page, headers={"CMR-Hits": str(page["hits"])})
+    monkeypatch.setenv("EARTHDATA_TOKEN", "tok-from-env")
+    fake_http.get(EDL_PROFILE, json={"uid": "tester"})
+    caplog.set_level(logging.INFO, logger="spectm.sources.pace")
+
+    path = pace.write_granule_manifest(
+        tmp_path / "manifest.csv", source="earthdata", short_name="PACE_OCI_L2_AOP",
+        version="3.1", provider="OB_CLOUD", start="2024-03-01", end="2024-06-30",
+        bbox=(-83.5, 41.3, -82.45, 42.2),
+    )  # fmt: skip
+    m = earthdata.read_manifest(path)
+    assert m["granule"].tolist() == [march, "PACE_OCI.20240520T180624.L2.OC_AOP.V3_1.nc", june_nrt]
+    assert m[pace.SUPERSEDES].fillna("").tolist() == [march_nrt, "", ""]
+    assert m["url"].iloc[0] == f"{TEA}/{march}"
+    assert f"{march_nrt} is superseded by {march}" in caplog.text
+    # the workflow's granule list (workflow/rules/common.smk) reads the granule column only
+    assert march_nrt not in set(pd.read_csv(path)["granule"])

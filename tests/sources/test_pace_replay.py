@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -67,7 +68,7 @@ def test_demo_granules_lists_the_45_real_granules(table):
     g = replay.demo_granules()
     assert len(g) == 45 == df["granule"].nunique()
     assert g["granule"].is_unique
-    assert g["n_spectra"].sum() == 190
+    assert g["n_spectra"].sum() == 183 == len(df)
     assert set(g["processing_version"]) == {"3.0"}
     assert g["nrt"].sum() == 1
     assert g["time_start"].is_monotonic_increasing
@@ -251,7 +252,7 @@ def test_demo_manifest_and_granule_through_the_source_interface(tmp_path):
         tmp_path / "manifest.csv", source="demo", start="2024-06-01", end="2024-06-30", **SEARCH
     )
     m = earthdata.read_manifest(path)
-    assert sorted(m.columns) == sorted(earthdata.REQUIRED_MANIFEST_COLUMNS)
+    assert sorted(m.columns) == sorted([*earthdata.REQUIRED_MANIFEST_COLUMNS, pace.SUPERSEDES])
     assert G_JUNE in set(m["granule"])
     t = pd.to_datetime(m["time_start"], utc=True)
     assert t.is_monotonic_increasing
@@ -316,3 +317,68 @@ def test_demo_source_does_not_import_earthaccess(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / G_JUNE).is_file()
+
+
+# ---------------------------------------------------------------------- one product per overpass
+
+G_REFINED = "PACE_OCI.20250427T175213.L2.OC_AOP.V3_0.nc"
+G_NRT = "PACE_OCI.20250427T175213.L2.OC_AOP.V3_0.NRT.nc"  # the same overpass, near real time
+
+
+def _manifest(names: list[str]) -> pd.DataFrame:
+    """A generated manifest of these granule names (other columns filled in)."""
+    return pd.DataFrame(
+        {"granule": names, "url": [f"https://x/{n}" for n in names], "size_bytes": 1}
+    )
+
+
+def test_one_product_per_overpass_rule_on_generated_manifests():
+    t1, t2, t3 = "20240601T170000", "20240602T171500", "20240603T173000"
+    names = [
+        f"PACE_OCI.{t1}.L2.OC_AOP.V3_1.NRT.nc",  # NRT listed before its refined granule
+        f"PACE_OCI.{t2}.L2.OC_AOP.V3_1.NRT.nc",  # NRT only: the only product of t2, kept
+        f"PACE_OCI.{t1}.L2.OC_AOP.V3_1.nc",
+        f"PACE_OCI.{t3}.L2.OC_AOP.V3_0.nc",  # two refined versions: the higher one is kept
+        f"PACE_OCI.{t3}.L2.OC_AOP.V3_1.nc",
+        f"PACE_OCI.{t3}.L2.OC_AOP.V10_0.NRT.nc",  # refined beats NRT, whatever the version
+    ]
+    got = pace.one_product_per_overpass(_manifest(names))
+    assert got["granule"].tolist() == [names[1], names[2], names[4]]  # input order kept
+    assert got["url"].tolist() == [f"https://x/{n}" for n in got["granule"]]
+    assert got[pace.SUPERSEDES].tolist() == ["", names[0], f"{names[3]} {names[5]}"]
+    assert got.index.tolist() == [0, 1, 2]
+    # the rule applied again changes nothing (the record of what was superseded stays)
+    pd.testing.assert_frame_equal(pace.one_product_per_overpass(got), got)
+    # nothing to supersede: every row stays, with an empty record
+    plain = pace.one_product_per_overpass(_manifest([names[1], names[2]]))
+    assert plain["granule"].tolist() == [names[1], names[2]]
+    assert plain[pace.SUPERSEDES].tolist() == ["", ""]
+    with pytest.raises(ValueError, match=r"manifest row 1: granule 'PACE_OCI\.x\.nc'"):
+        pace.one_product_per_overpass(_manifest([names[1], "PACE_OCI.x.nc"]))
+
+
+def test_demo_manifest_lists_the_refined_granule_of_the_nrt_overpass(tmp_path):
+    g = replay.demo_granules()
+    assert {G_REFINED, G_NRT} <= set(g["granule"])  # the replay table has both files
+    full = pace.demo_manifest()
+    assert len(full) == 44 == g["time_start"].nunique()
+    assert G_NRT not in set(full["granule"]) and G_REFINED in set(full["granule"])
+    assert full[pace.SUPERSEDES].tolist() == [
+        G_NRT if n == G_REFINED else "" for n in full["granule"]
+    ]
+    # max_granules counts overpasses: the NRT file (which sorts first) is never the one taken
+    one = pace.demo_manifest("2025-04-27", "2025-04-27", max_granules=1)
+    assert one["granule"].tolist() == [G_REFINED]
+
+    path = pace.write_granule_manifest(
+        tmp_path / "m.csv", source="demo", start="2025-04-01", end="2025-04-30", **SEARCH
+    )
+    m = earthdata.read_manifest(path)
+    assert G_REFINED in set(m["granule"]) and G_NRT not in set(m["granule"])
+    assert m.set_index("granule").loc[G_REFINED, pace.SUPERSEDES] == G_NRT
+    assert m[pace.SUPERSEDES].isna().sum() == len(m) - 1  # empty cells for the others
+    with pytest.raises(
+        KeyError, match=rf"{re.escape(G_NRT)}.*superseded by '{re.escape(G_REFINED)}'"
+    ):
+        pace.fetch_granule(path, G_NRT, tmp_path, source="demo", retries=1, demo=DEMO)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]

@@ -3,7 +3,8 @@
 
 checkpoint pace_search:
     # A manifest (granule, url, size_bytes, time, version) for the configured collection, period
-    # and AOI. source demo lists the 45 real granules of the shipped matchup table.
+    # and AOI, one granule per overpass (a refined product supersedes the NRT one: column
+    # supersedes). source demo lists the 44 overpasses (45 real granules) of the shipped table.
     output:
         manifest="results/pace/manifest.csv",
     log:

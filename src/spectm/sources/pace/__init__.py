@@ -7,7 +7,10 @@ same manifest columns, so every rule downstream is identical:
 
 * :func:`write_granule_manifest` -- the manifest CSV of either source (Snakemake checkpoint);
 * :func:`fetch_granule` -- one granule file of the manifest (one Snakemake job per granule);
-* :func:`demo_manifest` -- the demo source's manifest as a table.
+* :func:`demo_manifest` -- the demo source's manifest as a table;
+* :func:`one_product_per_overpass` -- the rule both sources' manifests follow: when an overpass
+  has a refined product and a near-real-time one (``….NRT.nc``), only the refined one is listed
+  and the NRT one is recorded as superseded (column :data:`SUPERSEDES`).
 
 earthaccess is imported only when the ``earthdata`` source is used (it costs about a second per
 job), never by the demo path.
@@ -25,11 +28,81 @@ import pandas as pd
 from spectm.config import PaceDemoConfig
 from spectm.geo import validate_bbox
 from spectm.inputs import read_text
+from spectm.io.pace_l2 import L2_AOP_NAME_RE
 from spectm.sources.pace import earthdata, replay
 
-__all__ = ["demo_manifest", "fetch_granule", "write_granule_manifest"]
+__all__ = [
+    "SUPERSEDES",
+    "demo_manifest",
+    "fetch_granule",
+    "one_product_per_overpass",
+    "write_granule_manifest",
+]
 
 log = logging.getLogger(__name__)
+
+SUPERSEDES = "supersedes"
+"""Manifest column: the granules of the same overpass that this row's granule replaces
+(space-separated file names, empty when none). They are not in the ``granule`` column."""
+
+
+def _superseded_lists(column: pd.Series) -> list[list[str]]:
+    """The granule names of each :data:`SUPERSEDES` cell (missing or empty: none)."""
+    return [v.split() if isinstance(v, str) else [] for v in column]
+
+
+def _product_key(name: str, row: int) -> tuple[str, bool, tuple[int, ...], str]:
+    """Sort key of a granule within its overpass: (overpass, NRT, -version, name)."""
+    m = L2_AOP_NAME_RE.match(name)
+    if m is None:
+        raise ValueError(
+            f"manifest row {row}: granule {name!r} is not a PACE OCI L2 AOP file name "
+            "(PACE_OCI.YYYYMMDDTHHMMSS.L2.OC_AOP.V<version>[.NRT].nc)"
+        )
+    version = [int(v) for v in m.group(2).split("_")]
+    padded = (version + [0] * 4)[:4]
+    return m.group(1), name.endswith(".NRT.nc"), tuple(-v for v in padded), name
+
+
+def one_product_per_overpass(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Keep one granule per overpass: a refined product supersedes the near-real-time one.
+
+    An overpass is the start time in the granule name (``PACE_OCI.YYYYMMDDTHHMMSS.…``). Of the
+    granules of one overpass the one kept is the refined product (a name not ending ``.NRT.nc``)
+    before the near-real-time one, then the highest processing version (``V3_1`` before
+    ``V3_0``), then the first name; the others leave the manifest and are listed in the kept
+    row's :data:`SUPERSEDES` column. A near-real-time granule without a refined one of its
+    overpass stays. Applying the rule again changes nothing.
+
+    Args:
+        manifest: A manifest (a ``granule`` column of L2 AOP file names, one row each); a
+            :data:`SUPERSEDES` column already there is kept and extended.
+
+    Returns:
+        The manifest without the superseded rows, rows otherwise in their order, index reset,
+        with the :data:`SUPERSEDES` column (text, ``""`` when the granule replaces none).
+
+    Raises:
+        ValueError: naming the row whose ``granule`` is not an L2 AOP file name.
+    """
+    out = manifest.reset_index(drop=True).copy()
+    names = out["granule"].astype(str).tolist()
+    prior = _superseded_lists(out[SUPERSEDES]) if SUPERSEDES in out else [[] for _ in names]
+    keys = [_product_key(name, i) for i, name in enumerate(names)]
+    kept: dict[str, int] = {}  # overpass -> row kept
+    replaced: dict[int, list[str]] = {}  # row kept -> the names it supersedes
+    for i in sorted(range(len(out)), key=lambda k: keys[k]):
+        overpass = keys[i][0]
+        if overpass not in kept:
+            kept[overpass] = i
+            replaced[i] = list(prior[i])
+            continue
+        winner = kept[overpass]
+        replaced[winner] += [names[i], *prior[i]]
+        log.info("%s is superseded by %s (one product per overpass)", names[i], names[winner])
+    keep = sorted(replaced)
+    out[SUPERSEDES] = [" ".join(replaced.get(i, [])) for i in range(len(out))]
+    return out.iloc[keep].reset_index(drop=True)
 
 
 def _check_period(start: str | None, end: str | None) -> None:
@@ -61,9 +134,10 @@ def demo_manifest(
         max_granules: Keep only the first N granules of the period.
 
     Returns:
-        One row per granule, in time order, with the columns
+        One row per overpass (:func:`one_product_per_overpass`; ``max_granules`` counts these),
+        in time order, with the columns
         :data:`~spectm.sources.pace.earthdata.REQUIRED_MANIFEST_COLUMNS` (``url`` is
-        ``demo:replay/<granule>``, ``size_bytes`` is missing).
+        ``demo:replay/<granule>``, ``size_bytes`` is missing) and :data:`SUPERSEDES`.
 
     Raises:
         ValueError: for a date that is not YYYY-MM-DD, start after end, or ``max_granules`` < 1.
@@ -81,9 +155,7 @@ def demo_manifest(
     if end is not None:
         keep &= t < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
     g = g[keep].reset_index(drop=True)
-    if max_granules is not None:
-        g = g.head(max_granules)
-    return pd.DataFrame(
+    manifest = pd.DataFrame(
         {
             "granule": g["granule"],
             "url": "demo:replay/" + g["granule"],
@@ -95,6 +167,8 @@ def demo_manifest(
             "provider": "demo",
         }
     )
+    manifest = one_product_per_overpass(manifest)
+    return manifest if max_granules is None else manifest.head(max_granules)
 
 
 def write_granule_manifest(
@@ -124,7 +198,9 @@ def write_granule_manifest(
         max_granules: Keep only the first N granules of the period (demo).
 
     Returns:
-        The written manifest.
+        The written manifest: one row per overpass, the refined product where there is one
+        (:func:`one_product_per_overpass`, whatever the source); the near-real-time granules it
+        replaced are listed in its :data:`SUPERSEDES` column, not in ``granule``.
 
     Raises:
         ValueError: for an unknown ``source``, a date that is not YYYY-MM-DD, start after end,
@@ -147,11 +223,15 @@ def write_granule_manifest(
         )
     else:
         raise ValueError(f"config key 'pace.source': unknown source {source!r}")
+    df = one_product_per_overpass(df)
     if df.empty:
         raise RuntimeError(
             f"no {short_name} v{version} granules found for {start}..{end} in bbox {list(bbox)}"
         )
-    log.info("%d granules in the manifest (source %s)", len(df), source)
+    n_superseded = sum(len(v.split()) for v in df[SUPERSEDES])
+    log.info(
+        "%d granules in the manifest (source %s), %d superseded", len(df), source, n_superseded
+    )
     return earthdata.write_manifest(df, out_path)
 
 
@@ -181,7 +261,8 @@ def fetch_granule(
 
     Raises:
         FileNotFoundError: the manifest does not exist.
-        KeyError: ``granule`` is not in the manifest.
+        KeyError: ``granule`` is not in the manifest (naming the granule that supersedes it,
+            when it is one of those).
         ValueError: for an unknown ``source``, or a manifest that is empty, not UTF-8 text or
             breaks the manifest schema (naming the file).
     """
@@ -189,6 +270,16 @@ def fetch_granule(
     manifest = earthdata.read_manifest(manifest_path)
     rows = manifest[manifest["granule"] == granule]
     if rows.empty:
+        if SUPERSEDES in manifest:
+            listed = _superseded_lists(manifest[SUPERSEDES])
+            by = [
+                g for g, names in zip(manifest["granule"], listed, strict=True) if granule in names
+            ]
+            if by:
+                raise KeyError(
+                    f"{manifest_path}: granule {granule!r} is not in the manifest: it is "
+                    f"superseded by {by[0]!r} (one product per overpass)"
+                )
         raise KeyError(f"{manifest_path}: granule {granule!r} is not in the manifest")
     row = rows.iloc[0]
     if source == "demo":

@@ -1,10 +1,12 @@
-"""Replay granules: PACE OCI L2 AOP files rebuilt around the 190 real station spectra.
+"""Replay granules: PACE OCI L2 AOP files rebuilt around the 183 real station spectra.
 
 For each of the 45 real granules of the shipped matchup table
 (``data/pace_oci/lake_erie_pace_oci_l2aop_rrs_glerl_matchups_2024_2025.csv``, see
 ``data/SOURCES.md``) :func:`write_demo_granule` writes one file in the L2 AOP structure and naming
 (``PACE_OCI.YYYYMMDDTHHMMSS.L2.OC_AOP.V3_0.nc``: groups, scaled int16 Rrs, l2_flags, 2-D swath
-navigation, per-line times, global attributes), so that the real readers consume it.
+navigation, per-line times, global attributes), so that the real readers consume it. The 45
+granules are 44 overpasses: one overpass has a refined and a near-real-time granule, and the demo
+manifest lists only the refined one (:func:`spectm.sources.pace.one_product_per_overpass`).
 
 What is real and what is generated:
 
