@@ -1,11 +1,10 @@
-"""Pretraining's guards: index-target scaling, refusing to resume on another corpus or config,
+"""Pretraining's guards: index-target scaling, never resuming on another corpus or config,
 and the configured mask windows reaching every batch.
 
 Found missing by the mutation run of ``train/pretrain.py`` (docs/testing.md).
 """
 
 import importlib
-import re
 
 import numpy as np
 import pytest
@@ -35,26 +34,37 @@ def test_robust_scale_median_iqr_and_its_fallbacks():
         _robust_scale(np.array([[1.0, np.nan], [2.0, np.nan]]), ["CI", "NDCI"])
 
 
-def test_resume_refuses_another_corpus_or_config(corpus_path, tmp_path):
+def test_another_corpus_or_config_is_never_resumed(corpus_path, tmp_path, caplog):
+    """Same row count but other values, one training row less, a config key only the checkpoint
+    has: each is a new run (checkpoint set aside as ``.stale``, training from step 0), never a
+    resume. tests/train/test_pretrain.py covers a changed ``lr`` and a grown corpus."""
     cfg = tiny_pretrain_config(max_steps=1)
-    out = tmp_path / "run"
-    pretrain(corpus_path, out, cfg)
     df = read_corpus(corpus_path)
     rrs = [c for c in df.columns if c.startswith("Rrs_")]
     brighter = df.copy()
     brighter[rrs] = brighter[rrs] * 1.01  # same rows, other values
     fewer = df.drop(index=df.index[df["split"] == "train"][:1])  # one training row less
-    ckpt = re.escape(str(out / CHECKPOINT_NAME))
-    for name, other in (("brighter", brighter), ("fewer", fewer)):
-        path = write_corpus(other, tmp_path / f"{name}.parquet")
-        with pytest.raises(ValueError, match=rf"cannot resume {ckpt}: the corpus differs"):
-            pretrain(path, out, cfg)
-    # a config key that only the checkpoint has is a difference too
-    saved = load_checkpoint(out / CHECKPOINT_NAME)
-    saved.meta.pretrain_config["extra_key"] = 1
-    save_checkpoint(saved, out / CHECKPOINT_NAME)
-    with pytest.raises(ValueError, match=r"config keys \['extra_key'\] differ"):
+    corpus_cases = {"brighter": brighter, "fewer": fewer}
+    for name in [*corpus_cases, "extra_key"]:
+        out = tmp_path / name
         pretrain(corpus_path, out, cfg)
+        ckpt = out / CHECKPOINT_NAME
+        if name == "extra_key":  # a config key that only the checkpoint has is a difference too
+            saved = load_checkpoint(ckpt)
+            saved.meta.pretrain_config["extra_key"] = 1
+            save_checkpoint(saved, ckpt)
+            path, why = corpus_path, "config keys ['extra_key'] differ from the checkpoint"
+        else:
+            path = write_corpus(corpus_cases[name], tmp_path / f"{name}.parquet")
+            why = "the corpus differs from the one it was trained on"
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="spectm.train.pretrain"):
+            pretrain(path, out, cfg)
+        assert f"{ckpt}: {why}; starting afresh" in caplog.text, name
+        assert (out / f"{CHECKPOINT_NAME}.stale").is_file(), name
+        again = load_checkpoint(ckpt)
+        assert again.state.resumed_from == [] and "extra_key" not in again.meta.pretrain_config
+        assert again.meta.corpus["n_train"] == int((read_corpus(path)["split"] == "train").sum())
 
 
 def test_configured_mask_windows_reach_every_batch(corpus_path, tmp_path, monkeypatch):
