@@ -213,13 +213,18 @@ def test_write_resampled_table_band_number_files_and_their_errors(tmp_path):
                                   wavelength_file=tmp_path / "bad.csv")  # fmt: skip
 
     bad = tmp_path / "bad.csv"
-    fails(wl.rename(columns={"wavelength_nm": "nm"}), f"{bad}: needs a 'wavelength_nm' column")
-    fails(wl[wl["band"] != 2], f"{bad}: no row for band columns ['2']")
+    fails(
+        wl.rename(columns={"wavelength_nm": "nm"}),
+        f"{bad}: no 'wavelength_nm' column (columns: ['band', 'nm', 'fwhm_nm']); expected a band "
+        "table CSV with wavelength_nm (nm) and optional band, fwhm_nm (nm) columns",
+    )
+    fails(wl[wl["band"] != 2], f"{bad}: no row for band columns ['2'] of {src}")
     fails(wl.drop(columns="band").head(2), f"{bad} has 2 rows for 3 band columns of {src}")
-    # (the message shows numpy reprs, np.float64(500.0): reported, resample.py is not ours)
-    wl.assign(wavelength_nm=500.0).to_csv(bad, index=False)
-    with pytest.raises(ValueError, match="^" + re.escape(f"{bad}: duplicate wavelengths [")):
-        write_resampled_table(src, out, target=TARGET, version="4.0", wavelength_file=bad)
+    fails(
+        wl.assign(wavelength_nm=500.0),
+        f"{bad}: column wavelength_nm: duplicate wavelength 500 nm (500, 500, 500); "
+        "expected one band per wavelength",
+    )
     no_numbers = tmp_path / "words.csv"
     df.rename(columns={"1": "x", "2": "y", "3": "z"}).to_csv(no_numbers, index=False)
     fails(wl, f"{no_numbers}: no plain band-number columns to pair with {bad}", data=no_numbers)
@@ -228,12 +233,13 @@ def test_write_resampled_table_band_number_files_and_their_errors(tmp_path):
 def test_sensor_band_tables_and_their_errors(tmp_path):
     df = pd.DataFrame({"Rrs_500": [0.01], "Rrs_600": [0.02]})
     df.to_csv(tmp_path / "in.csv", index=False)
-    with pytest.raises(
-        ValueError, match=exact("unknown sensor 'modis'; choose from ['pace_oci', 'enmap']")
-    ):
+    src = tmp_path / "in.csv"
+    unknown = f"{src}: unknown sensor 'modis'; choose from ['pace_oci', 'enmap']"
+    with pytest.raises(ValueError, match=exact(f"{unknown}; expected the modis band centres")):
         write_resampled_table(tmp_path / "in.csv", tmp_path / "o.csv", target=TARGET,
                               version="4.0", sensor="modis")  # fmt: skip
-    with pytest.raises(ValueError, match=exact("wavelengths [600.0] nm are not pace_oci bands")):
+    off_grid = f"{src}: wavelengths [600.0] nm are not pace_oci bands"
+    with pytest.raises(ValueError, match=exact(f"{off_grid}; expected the pace_oci band centres")):
         write_resampled_table(tmp_path / "in.csv", tmp_path / "o.csv", target=TARGET,
                               version="4.0", sensor="pace_oci")  # fmt: skip
     assert not (tmp_path / "o.csv").exists()
@@ -385,7 +391,10 @@ def test_sensor_tables_give_exact_centres_and_reject_off_grid_wavelengths(tmp_pa
     off = pd.DataFrame([np.full(7, 0.01)], columns=[f"Rrs_{w:g}" for w in
                        (500.5, 501.5, 503.5, 505.5, 507.5, 509.5, 512.0)])  # fmt: skip
     off.to_csv(tmp_path / "off.csv", index=False)
-    message = "wavelengths [500.5, 501.5, 503.5, 505.5, 507.5] nm are not pace_oci bands"
+    message = (
+        f"{tmp_path / 'off.csv'}: wavelengths [500.5, 501.5, 503.5, 505.5, 507.5] nm are not "
+        "pace_oci bands; expected the pace_oci band centres"
+    )
     with pytest.raises(ValueError, match=exact(message)):
         write_resampled_table(tmp_path / "off.csv", tmp_path / "o.csv", target="S2A",
                               version="4.0", sensor="pace_oci")  # fmt: skip
