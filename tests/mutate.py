@@ -66,12 +66,36 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
 SUBSETS: dict[str, tuple[str, ...]] = {
     "pretrain": tuple(
         f"spectm.train.pretrain.x_{name}__mutmut_*"
-        for name in ("_train_step", "_evaluate", "_batch_mask", "_robust_scale", "_check_resumable")
+        for name in (
+            "_train_step",
+            "_losses",
+            "_evaluate",
+            "_batch_mask",
+            "_robust_scale",
+            "_resume_mismatch",
+        )
     ),
 }
 """Module key -> the mutants tested by default (mutant-name globs). Every mutant of pretrain.py
 runs training tests of 5-60 s; these functions (one step, validation, masks, target scaling,
-resume checks) keep ``make mutate`` near an hour on 2 cores; ``--only`` alone tests them all."""
+resume checks) are the ones that decide whether training learns and resumes; ``--only`` alone
+tests them all. :func:`subset_functions_exist` checks that every name still is a function of the
+module (mutmut would silently test nothing for a renamed one)."""
+
+
+def subset_functions_exist(key: str) -> None:
+    """Raise when a :data:`SUBSETS` glob of ``key`` names no top-level function of its module.
+
+    Raises:
+        ValueError: naming the module and the missing function.
+    """
+    module = MODULES[key][0]
+    source = (ROOT / module).read_text()
+    for pattern in SUBSETS.get(key, ()):
+        name = re.fullmatch(r"[\w.]+\.x_(\w+?)__mutmut_\*", pattern)
+        if name is None or not re.search(rf"^def {name.group(1)}\(", source, re.M):
+            raise ValueError(f"SUBSETS[{key!r}]: {pattern!r} names no function of {module}")
+
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", "*.pyc")
 _RESULT_RE = re.compile(r"^\s+(\S+): (\S.*)$")
@@ -159,6 +183,7 @@ def run_module(
         time and the subset tested.
     """
     module, patterns = MODULES[key]
+    subset_functions_exist(key)
     globs = SUBSETS.get(key, ()) if only is None else only
     tests = own_tests(patterns)
     work = out / key
