@@ -163,7 +163,7 @@ def from_matchups(
 def from_shipped_table(
     path: PathLike | None = None, *, dataset: str = "pace_glerl_2024_2025"
 ) -> pd.DataFrame:
-    """Current-week dataset from the shipped 190-spectrum PACE–GLERL matchup table.
+    """Current-week dataset from the shipped 183-spectrum PACE–GLERL matchup table.
 
     The 5 ``assumed_zero_offseason_no_insitu`` rows are excluded (not measurements). The table
     codes below-detection as 0.01 µg/L: kept as is and flagged ``censored``. The label time is
@@ -382,8 +382,8 @@ def build_dataset(
     """One labelled dataset for fine-tuning and baselines.
 
     Args:
-        source: ``matchups`` (the workflow's own matchups) or ``shipped`` (the 190 real PACE
-            spectra at GLERL stations bundled with the package, 185 after dropping the
+        source: ``matchups`` (the workflow's own matchups) or ``shipped`` (the 183 real PACE
+            spectra at GLERL stations bundled with the package, 178 after dropping the
             assumed-zero rows).
         horizon: ``current_week`` or ``8day_ahead`` (labels at the same station t + lead ± tol).
         matchups_path: Matchups Parquet (source ``matchups``).

@@ -1,5 +1,5 @@
 # Labelled datasets for fine-tuning and baselines: {source} x {horizon}.
-#   source matchups: the workflow's own matchups; source shipped: the 185 real PACE spectra at
+#   source matchups: the workflow's own matchups; source shipped: the 178 real PACE spectra at
 #   GLERL stations bundled with the package (so the demo reports real-spectra results too).
 
 

@@ -46,8 +46,9 @@ AUX_PREFIX = "aux_"
 PCA_PREFIX = "pca_"
 PCA_COMPONENTS = 10
 """Principal components of the native Rrs kept by the in-pipeline PCA (assumption: on the 185
-real PACE spectra 4 components hold 99.6 % of the variance, 10 hold 99.97 %; the small ones can
-carry the phycocyanin and red-edge shape)."""
+real PACE spectra of the shipped table, before its 7 near-real-time duplicates were merged,
+4 components hold 99.6 % of the variance, 10 hold 99.97 %; the small ones can carry the
+phycocyanin and red-edge shape)."""
 
 BLOCKS = ("rrs_native", "rrs_paper", "s2_naive", "s2_srf", "indices", "pca_rrs", "aux")
 """Feature blocks a feature set can join with ``+``."""

@@ -62,7 +62,7 @@ def provenance_line(settings: Mapping[str, Any]) -> str:
     if settings["pace_source"] == "demo":
         pace = (
             "PACE OCI granules: GENERATED replay granules in the real L2 AOP format; only the "
-            "station pixels carry real PACE spectra (190 real spectra, 45 granules), everything "
+            "station pixels carry real PACE spectra (182 real spectra, 44 overpasses), everything "
             "else (blends, noise, land from the real shoreline, clouds) is synthetic"
         )
     else:

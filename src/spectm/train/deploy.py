@@ -43,8 +43,9 @@ order 1e-3 sr-1, so a band is not outside the envelope by less than the noise.""
 ENVELOPE_MAX_OUTSIDE_FRACTION = 0.05
 """A spectrum is flagged ``outside_envelope`` when more than this fraction of its finite grid
 bands is outside ``[lo - tol, hi + tol]`` (7 of the 122 ``paper`` bands: one noisy band is not
-enough). Chosen on the real matchup dataset (185 spectra, 5 folds of held-out dates): 1.6 % of
-held-out spectra outside, 91 % of the same spectra multiplied by pi."""
+enough). Chosen on the real matchup dataset (185 spectra, before its 7 near-real-time
+duplicates were merged; 5 folds of held-out dates): 1.6 % of held-out spectra outside, 91 % of
+the same spectra multiplied by pi."""
 
 BRIGHTNESS_MARGIN = 1.5
 """A spectrum is flagged ``brightness`` when its brightness relative to the training median
