@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
+import yaml
 
 from spectm._io import write_netcdf
 from spectm.config import EvaluationConfig, MatchupConfig, PairsConfig
@@ -183,3 +184,19 @@ def write_test_chip(path: Path, *args: object, **kwargs: object) -> Path:
 def grid_lat_lon(ny: int, nx: int, *, lat0: float = 41.5, lon0: float = -83.2, step: float = 0.01):
     """2-D (ny, nx) latitude and longitude arrays of a regular grid (deg)."""
     return np.meshgrid(lat0 + step * np.arange(ny), lon0 + step * np.arange(nx), indexing="ij")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished run of the tiny workflow (``tests.test_workflow.tiny_config``), run once.
+
+    Shared by the workflow tests and the docs test (``tests/test_docs_run.py``); a test that
+    changes the run works on a copy.
+    """
+    from tests.test_workflow import _snakemake, tiny_config
+
+    work = tmp_path_factory.mktemp("tiny")
+    (work / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    proc = _snakemake("-d", str(work), "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-8000:]
+    return work

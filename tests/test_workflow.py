@@ -93,15 +93,6 @@ def test_dry_run_with_the_paper_settings(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tiny")
-    (work / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    proc = _snakemake("-d", str(work), "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-8000:]
-    return work
-
-
 def test_tiny_workflow_reaches_the_report(tiny_run):
     html = (tiny_run / "results/report/index.html").read_text()
     first = html.split('<div class="prov">', 1)[1].split("</div>", 1)[0]
