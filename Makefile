@@ -42,7 +42,7 @@ demo: $(RUN_STAMP)  ## the offline demo to results/report/index.html (without th
 PACE_MANIFEST := results/pace/manifest.csv
 refresh: $(RUN_STAMP)  ## after `make demo`: search again, fetch only new granules, rerun what changed
 	$(UNLOCK)
-	$(SNAKE) --configfile config/without-enmap.yaml $(PACE_MANIFEST) --forcerun pace_search
+	$(SNAKE) $(PACE_MANIFEST) --configfile config/without-enmap.yaml --forcerun pace_search
 	$(SNAKE) --configfile config/without-enmap.yaml
 	@echo "report: results/report/index.html"
 

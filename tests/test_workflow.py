@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -315,3 +316,22 @@ def test_a_failed_pretraining_rerun_keeps_the_last_model(finished):
     assert (run / "last-good/model.pt").read_bytes() == kept
     log = (finished / "logs/pretrain/random_seed1.log").read_text()
     assert f"the last finished run is still in {run.relative_to(finished)}/last-good" in log
+
+
+def test_make_refresh_forces_only_the_search_then_runs_the_workflow():
+    """`make refresh`'s two Snakemake command lines, parsed by Snakemake's own argument parser:
+    the first targets only the manifest (a target after --configfile or --forcerun would be read
+    as one of their values), the second is `make demo`'s."""
+    from snakemake.cli import get_argument_parser
+
+    dry = subprocess.run(
+        ["make", "-n", "refresh"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    lines = [shlex.split(line) for line in dry.splitlines() if "snakemake" in line]
+    assert len(lines) == 2
+    search, rest = (get_argument_parser().parse_args(line[1:]) for line in lines)
+    assert search.targets == ["results/pace/manifest.csv"]
+    assert search.forcerun == {"pace_search"}
+    assert [str(p) for p in search.configfile] == ["config/without-enmap.yaml"]
+    assert not rest.targets and not rest.forcerun
+    assert [str(p) for p in rest.configfile] == ["config/without-enmap.yaml"]
