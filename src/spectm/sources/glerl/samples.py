@@ -185,32 +185,17 @@ def read_glerl_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         "survey": "transect" if transect else "weekly",
         "_date": parse_dates(src, *column("date"), rows),
     }
-    for field in ("lat", "lon", "station_depth_m", "sample_depth_m"):
-        cols[field] = parse_plain(src, *column(field), rows)
-    for field, limit, what in (("lat", 90.0, "a latitude"), ("lon", 180.0, "a longitude")):
+    degrees = "in decimal degrees (WGS84) within"
+    for field, lo, hi, expected in (
+        ("lat", -90.0, 90.0, f"a latitude {degrees} [-90, 90]"),
+        ("lon", -180.0, 180.0, f"a longitude {degrees} [-180, 180]"),
+        ("station_depth_m", 0.0, np.inf, "a depth in metres >= 0"),
+        ("sample_depth_m", 0.0, np.inf, "a depth in metres >= 0"),
+    ):
         header, values = column(field)
-        check_range(
-            src,
-            header,
-            values,
-            np.asarray(cols[field]),
-            rows,
-            lo=-limit,
-            hi=limit,
-            expected=f"{what} in decimal degrees (WGS84) within [-{limit:g}, {limit:g}]",
-        )
-    for field in ("station_depth_m", "sample_depth_m"):
-        header, values = column(field)
-        check_range(
-            src,
-            header,
-            values,
-            np.asarray(cols[field]),
-            rows,
-            lo=0.0,
-            hi=np.inf,
-            expected="a depth in metres >= 0",
-        )
+        cols[field] = parse_plain(src, header, values, rows)
+        check_range(src, header, values, np.asarray(cols[field]), rows, lo=lo, hi=hi,
+                    expected=expected)  # fmt: skip
     depth = np.asarray(cols["sample_depth_m"], dtype=float)
     categories = parse_categories(src, *column("depth_category"), depth, rows, notes)
     cols["depth_category"] = categories
