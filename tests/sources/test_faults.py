@@ -26,7 +26,7 @@ import requests
 import responses
 from earthaccess.auth import Auth
 
-from spectm.sources import http, preflight
+from spectm.sources import preflight
 from spectm.sources.enmap import stac
 from spectm.sources.glerl import remote
 from spectm.sources.http import DownloadError
@@ -61,8 +61,8 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setattr(earthaccess, "_store", None)
     vars(earthaccess).pop("__store__", None)
     waits: list[float] = []
-    for module in (http, earthdata, stac, preflight):
-        monkeypatch.setattr(module.time, "sleep", waits.append)
+    # every downloader's backoff (sources.http, earthdata, stac, preflight) calls time.sleep
+    monkeypatch.setattr(time, "sleep", waits.append)
     yield waits
     vars(earthaccess).pop("__store__", None)
 

@@ -6,6 +6,7 @@ either leaves the complete file at ``dest`` or leaves ``dest`` exactly as it was
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -26,6 +27,18 @@ class DownloadError(RuntimeError):
 
 class _TransientError(Exception):
     """A failure worth another attempt (connection, timeout, 5xx, truncated body)."""
+
+
+def pause_before_retry(
+    attempt: int, backoff_s: float, what: str, reason: str, log: logging.Logger
+) -> None:
+    """Log that ``what`` failed and why, then wait before retry ``attempt`` (1-based).
+
+    The wait is ``backoff_s * 2 ** (attempt - 1)`` seconds (exponential backoff).
+    """
+    wait = backoff_s * 2 ** (attempt - 1)
+    log.warning("%s failed (%s); retrying in %.1f s", what, reason, wait)
+    time.sleep(wait)
 
 
 def download_file(

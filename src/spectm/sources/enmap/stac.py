@@ -25,7 +25,6 @@ import json
 import logging
 import netrc
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from spectm.io.enmap_l2a import (
     product_file_name,
     split_file_name,
 )
-from spectm.sources.http import download_file
+from spectm.sources.http import download_file, pause_before_retry
 
 log = logging.getLogger(__name__)
 
@@ -302,9 +301,7 @@ def _search_items(
     last = ""
     for attempt in range(retries + 1):
         if attempt:
-            wait = backoff_s * 2 ** (attempt - 1)
-            log.warning("STAC search at %s failed (%s); retrying in %.1f s", url, last, wait)
-            time.sleep(wait)
+            pause_before_retry(attempt, backoff_s, f"STAC search at {url}", last, log)
         try:
             # retries are this loop's (pystac-client's own retry connection errors 5 times)
             io = StacApiIO(timeout=timeout_s, max_retries=None)

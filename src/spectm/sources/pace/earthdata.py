@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # earthaccess (with s3fs, aiobotocore) is imported only when 
 from spectm._io import atomic_path, write_csv
 from spectm.io.pace_l2 import L2_AOP_NAME_RE
 from spectm.logs import scrub_secrets
+from spectm.sources.http import pause_before_retry
 
 log = logging.getLogger(__name__)
 
@@ -231,9 +232,7 @@ def login(strategy: str = "auto", *, retries: int = 2, backoff_s: float = 2.0) -
     last = ""
     for attempt in range(retries + 1):
         if attempt:
-            wait = backoff_s * 2 ** (attempt - 1)
-            log.warning("Earthdata Login failed (%s); retrying in %.1f s", last, wait)
-            time.sleep(wait)
+            pause_before_retry(attempt, backoff_s, "Earthdata Login", last, log)
         try:
             auth = earthaccess.login(strategy=chosen)
             break
@@ -446,9 +445,7 @@ def _search_data(*, retries: int, backoff_s: float, **query: Any) -> list[Any]:
     last = ""
     for attempt in range(retries + 1):
         if attempt:
-            wait = backoff_s * 2 ** (attempt - 1)
-            log.warning("CMR search failed (%s); retrying in %.1f s", last, wait)
-            time.sleep(wait)
+            pause_before_retry(attempt, backoff_s, "CMR search", last, log)
         try:
             return list(earthaccess.search_data(**query))
         except (requests.ConnectionError, requests.Timeout) as err:
