@@ -150,3 +150,21 @@ def test_registry_metadata():
     for ix in INDICES.values():
         assert ix.formula and ix.source and len(ix.wavelengths_nm) >= 2
         assert all(400 <= w <= 760 for w in ix.wavelengths_nm)
+
+
+def test_index_array_keeps_float32_across_blocks(monkeypatch):
+    import spectm.spectral.indices as si
+
+    monkeypatch.setattr(si, "CHUNK_ROWS", 3)  # 10 rows: blocks of 3, 3, 3 and 1
+    scale = np.linspace(0.5, 1.5, 10)[:, None]
+    x = (SPEC * scale).astype(np.float32)
+    x[7, list(WL).index(665.0)] = np.nan
+    out = index_array(x, WL)
+    assert out.dtype == np.float32 and out.shape == (10, len(INDICES))
+    ndci = list(INDICES).index("NDCI")
+    # NDCI is scale-free: 0.375 on every row (hand value above) but the one missing 665 nm
+    expect = np.full(10, 0.375)
+    expect[7] = np.nan
+    np.testing.assert_allclose(out[:, ndci], expect, rtol=1e-6)
+    np.testing.assert_allclose(out, index_array(x.astype(np.float64), WL), rtol=1e-5, atol=1e-9)
+    assert index_array(x.astype(np.float64), WL).dtype == np.float64

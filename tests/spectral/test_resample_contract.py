@@ -111,6 +111,69 @@ def test_apply_checks_the_band_count_and_propagates_nan_only_where_used():
     assert np.isnan(out[:, 1]).all()
 
 
+def _reference_apply(weights, valid, x):
+    """Resampled values written from the definition: per target, the weighted sum in float64;
+    NaN where a band of non-zero weight is not finite or the target is invalid."""
+    out = np.full((x.shape[0], weights.shape[0]), np.nan)
+    for r in range(x.shape[0]):
+        for k in range(weights.shape[0]):
+            used = weights[k] > 0
+            if valid[k] and np.isfinite(x[r, used]).all():
+                pairs = zip(weights[k, used], x[r, used], strict=True)
+                out[r, k] = sum(float(w) * float(v) for w, v in pairs)
+    return out
+
+
+def test_apply_keeps_float32_and_matches_the_definition_across_blocks(monkeypatch):
+    import spectm.spectral.resample as rs
+
+    monkeypatch.setattr(rs, "CHUNK_ROWS", 7)  # blocks of 7 rows: 30 rows = 4 blocks + 2 rows
+    src = np.linspace(440.0, 900.0, 93)
+    res = build_resampler(src, 6.0, method="srf")
+    rng = np.random.default_rng(3)
+    x = (0.01 + 0.002 * rng.standard_normal((30, src.size))).astype(np.float32)
+    x[4, 10] = np.nan  # a band inside B02's run
+    x[11, :] = np.nan  # a flagged pixel
+    x[17, -1] = np.inf  # a band only the longest targets weigh
+    x[23, 0] = np.nan  # a band no target weighs: nothing becomes NaN
+    out = res.apply(x)
+    assert out.dtype == np.float32 and out.shape == (30, 12)
+    expect = _reference_apply(res.weights, res.valid, x.astype(np.float64))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expect))
+    np.testing.assert_allclose(out, expect, rtol=2e-6, equal_nan=True)
+    assert np.isfinite(out[23][res.valid]).all()
+    out64 = res.apply(x.astype(np.float64))
+    assert out64.dtype == np.float64
+    np.testing.assert_allclose(out64, expect, rtol=1e-12, equal_nan=True)
+    again = res.apply(x.reshape(5, 6, -1))  # any leading shape
+    np.testing.assert_allclose(again, out.reshape(5, 6, -1), rtol=1e-6, equal_nan=True)
+
+
+def test_apply_nan_at_a_zero_weight_inside_a_run_stays_out_of_the_result():
+    # bands listed out of wavelength order: the 500 nm band sits between two bands of band A's
+    # run but only the 900 nm band (weight 0 for A) is NaN, so A stays finite
+    src = np.array([490.0, 900.0, 500.0, 510.0])
+    res = build_resampler(src, 10.0, target=TARGET, method="gaussian", min_coverage=0.5)
+    k = 0
+    assert res.source_run == (0, 4) and res.weights[k, 1] == 0.0  # the zero lies inside the run
+    x = np.array([[1.0, np.nan, 3.0, 5.0], [1.0, 2.0, np.nan, 5.0]], dtype=np.float32)
+    out = res.apply(x)
+    expect = _reference_apply(res.weights, res.valid, x.astype(np.float64))
+    np.testing.assert_allclose(out, expect, rtol=1e-6, equal_nan=True)
+    assert np.isfinite(out[0, k]) and np.isnan(out[1, k])
+
+
+def test_resample_keeps_float32_through_scale_and_standardisation():
+    src = np.linspace(400.0, 2400.0, 201)
+    x = np.full((3, src.size), 0.01, dtype=np.float32)
+    y = resample(x, src, source_fwhm_nm=10.0, method="srf", rrs_to_reflectance=True,
+                 scale=1e4, standardise=True)  # fmt: skip
+    assert y.dtype == np.float32
+    da = xr.DataArray(x, dims=("pixel", "wavelength"), coords={"wavelength": src})
+    assert resample(da, source_fwhm_nm=10.0, method="srf").dtype == np.float32
+    assert resample(x.astype(np.float64), src, source_fwhm_nm=10.0).dtype == np.float64
+
+
 def test_dataarray_output_metadata():
     da = xr.DataArray(
         np.full((2, SOURCE.size), 0.01),

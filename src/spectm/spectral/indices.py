@@ -35,6 +35,8 @@ from spectm.inputs import read_spectra_table
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE_NM = 3.0
+CHUNK_ROWS = 4096
+"""Spectra per block in :func:`index_array`."""
 _REPORTED: set[tuple[str, float, float, float]] = set()  # reasons already logged as warnings
 
 
@@ -272,18 +274,20 @@ def index_array(
             a wanted wavelength farther than this from every band is all-NaN (reason logged).
 
     Returns:
-        Indices, shape ``(..., n_indices)``, float64, in the order of ``names``. NaN where a
+        Indices, shape ``(..., n_indices)``, in the order of ``names``; float32 for float32
+        input, else float64 (other floating types: their precision, at least float32). NaN where a
         needed band is NaN, where a ratio has a zero denominator, or where the sensor lacks a band.
 
     """
     wl = _check_wavelengths(wavelengths_nm)
-    x = np.asarray(spectra, dtype=float)
+    x = np.asarray(spectra)
     if x.ndim == 0 or x.shape[-1] != wl.size:
         raise ValueError(
             f"spectra have shape {x.shape}; the last axis must match the {wl.size} wavelengths"
         )
+    dtype = np.result_type(x.dtype, np.float32) if x.dtype.kind == "f" else np.dtype(float)
     chosen = _select(names)
-    out = np.full((*x.shape[:-1], len(chosen)), np.nan)
+    usable: list[tuple[int, BioOpticalIndex, list[int]]] = []  # (output column, index, bands)
     for k, ix in enumerate(chosen):
         picks = [_nearest(wl, w) for w in ix.wavelengths_nm]
         missing = [
@@ -291,24 +295,35 @@ def index_array(
             for w, (i, d) in zip(ix.wavelengths_nm, picks, strict=True)
             if d > tolerance_nm
         ]
-        if missing:
-            for wanted, near, dist in missing:
-                key = (ix.name, wanted, float(near), tolerance_nm)
-                level = logging.DEBUG if key in _REPORTED else logging.WARNING
-                _REPORTED.add(key)
-                logger.log(
-                    level,
-                    "index %s set to NaN: wanted %.2f nm, nearest available band %.2f nm is "
-                    "%.2f nm away (tolerance %.2f nm)",
-                    ix.name,
-                    wanted,
-                    near,
-                    dist,
-                    tolerance_nm,
-                )
-            continue
-        out[..., k] = ix.func(*(x[..., i] for i, _ in picks))
-    return out
+        for wanted, near, dist in missing:
+            key = (ix.name, wanted, float(near), tolerance_nm)
+            level = logging.DEBUG if key in _REPORTED else logging.WARNING
+            _REPORTED.add(key)
+            logger.log(
+                level,
+                "index %s set to NaN: wanted %.2f nm, nearest available band %.2f nm is "
+                "%.2f nm away (tolerance %.2f nm)",
+                ix.name,
+                wanted,
+                near,
+                dist,
+                tolerance_nm,
+            )
+        if not missing:
+            usable.append((k, ix, [i for i, _ in picks]))
+
+    # one pass over the input: each block's needed bands gathered once, the indices computed
+    # from that small copy (memory beyond input and output stays flat)
+    bands = sorted({i for _, _, used in usable for i in used})
+    column = {band: j for j, band in enumerate(bands)}
+    flat = x.reshape(-1, wl.size)
+    out = np.full((flat.shape[0], len(chosen)), np.nan, dtype=dtype)
+    for start in range(0, flat.shape[0], CHUNK_ROWS):
+        sub = flat[start : start + CHUNK_ROWS, bands].astype(dtype, copy=False)  # (rows, m)
+        part = out[start : start + CHUNK_ROWS]
+        for k, ix, used in usable:
+            part[:, k] = ix.func(*(sub[:, column[i]] for i in used))
+    return out.reshape(*x.shape[:-1], len(chosen))
 
 
 def compute_indices(

@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
@@ -77,6 +78,8 @@ DEFAULT_MIN_COVERAGE = 0.95
 GAP_FWHM = 2.0
 TRUNCATE_FWHM = 3.0
 MIN_WEIGHT = 1e-6
+CHUNK_ROWS = 4096
+"""Spectra per block in :meth:`Resampler.apply` (a block of 224 float32 bands is 3.7 MB)."""
 
 Data = TypeVar("Data", np.ndarray, xr.DataArray, pd.DataFrame)
 
@@ -113,20 +116,55 @@ class Resampler:
     def apply(self, spectra: np.ndarray) -> np.ndarray:
         """Map spectra ``(..., n_src)`` to ``(..., n_tgt)`` (same unit).
 
-        A NaN in any source band with non-zero weight makes that target value NaN; invalid target
-        bands are NaN everywhere.
+        A NaN (or infinity) in any source band with non-zero weight makes that target value NaN;
+        invalid target bands are NaN everywhere. Floating-point input keeps its precision
+        (float32 in, float32 out; float64 in, float64 out), other input is computed in float64.
+
+        One pass over the input, :data:`CHUNK_ROWS` spectra at a time (memory beyond the input
+        and output stays flat): a float32 (or float64) matrix product of each block's run of source
+        bands from the first to the last one any valid target weighs (:attr:`source_run`).
+        IEEE arithmetic carries a NaN of a weighted band into the result; only the rows whose
+        result is not finite are computed a second time, with the explicit mask (this also
+        keeps out a NaN that meets a zero weight, which the product would carry).
         """
-        x = np.asarray(spectra, dtype=float)
-        if x.shape[-1] != self.source_nm.size:
-            raise ValueError(
-                f"spectra have {x.shape[-1]} bands, the resampler expects {self.source_nm.size}"
-            )
-        finite = np.isfinite(x)
-        out = np.where(finite, x, 0.0) @ self.weights.T
-        used = (self.weights > 0).astype(float)
-        out[((~finite).astype(float) @ used.T) > 0] = np.nan
-        out[..., ~self.valid] = np.nan
-        return np.asarray(out)
+        x = np.asarray(spectra)
+        n_src = self.source_nm.size
+        if x.ndim == 0 or x.shape[-1] != n_src:
+            got = x.shape[-1] if x.ndim else 0
+            raise ValueError(f"spectra have {got} bands, the resampler expects {n_src}")
+        dtype = np.result_type(x.dtype, np.float32) if x.dtype.kind == "f" else np.dtype(float)
+        flat = x.reshape(-1, n_src)
+        out = np.empty((flat.shape[0], len(self.bands)), dtype=dtype)
+        lo, hi = self.source_run
+        w_t = np.ascontiguousarray(self.weights[:, lo:hi].T, dtype=dtype)  # (run, n_tgt)
+        for start in range(0, flat.shape[0], CHUNK_ROWS):
+            block = flat[start : start + CHUNK_ROWS].astype(dtype, copy=False)
+            part = out[start : start + CHUNK_ROWS]
+            with np.errstate(invalid="ignore", over="ignore"):  # inf x 0, inf - inf: fixed below
+                np.matmul(block[:, lo:hi], w_t, out=part)
+            bad = ~np.isfinite(part[:, self.valid]).all(axis=1)
+            if bad.any():
+                part[bad] = self._masked(block[bad])
+        out[:, ~self.valid] = np.nan
+        return out.reshape(*x.shape[:-1], len(self.bands))
+
+    @cached_property
+    def source_run(self) -> tuple[int, int]:
+        """The run ``(lo, hi)`` of source bands (input order) that :meth:`apply` reads.
+
+        From the first to the last band with a non-zero weight for a valid target band;
+        ``(0, 0)`` when there is none.
+        """
+        used = np.flatnonzero((self.weights[self.valid] > 0).any(axis=0))
+        return (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
+
+    def _masked(self, block: np.ndarray) -> np.ndarray:
+        """:meth:`apply` of rows with a non-finite value, with the explicit mask."""
+        finite = np.isfinite(block)
+        w = self.weights.astype(block.dtype)
+        out = np.where(finite, block, 0) @ w.T
+        out[(~finite).astype(block.dtype) @ (w > 0).T.astype(block.dtype) > 0] = np.nan
+        return out
 
     def provenance(self) -> pd.DataFrame:
         """Per-band provenance table.
@@ -349,6 +387,11 @@ def band_coverage(
     ).provenance()
 
 
+def _out_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype of :meth:`Resampler.apply`'s result for input of ``dtype``."""
+    return np.result_type(dtype, np.float32) if dtype.kind == "f" else np.dtype(float)
+
+
 def _terramind_stats(res: Resampler, standardise: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """TerraMind (mean, std) to standardise with, or None."""
     if not standardise:
@@ -429,14 +472,14 @@ def resample(
     stats = _terramind_stats(res, standardise)
 
     def run(x: np.ndarray) -> np.ndarray:
-        y = res.apply(x) * factor
-        return y if stats is None else (y - stats[0]) / stats[1]
+        y = res.apply(x) * factor  # a Python float keeps float32 float32 (NumPy 2)
+        return y if stats is None else (y - stats[0].astype(y.dtype)) / stats[1].astype(y.dtype)
 
     if isinstance(data, pd.DataFrame):
         clash = [b for b in res.bands if b in data.columns]
         if clash:
             raise ValueError(f"input table already has columns {clash}")
-        values = run(data[cols].to_numpy(dtype=float))
+        values = run(data[cols].to_numpy(dtype=float))  # table columns stay float64
         out_df = data.drop(columns=cols).copy()
         for j, b in enumerate(res.bands):
             out_df[b] = values[:, j]
@@ -453,7 +496,7 @@ def resample(
             input_core_dims=[["wavelength"]],
             output_core_dims=[["band"]],
             dask="parallelized",
-            output_dtypes=[np.float64],
+            output_dtypes=[_out_dtype(data.dtype)],
             dask_gufunc_kwargs={"output_sizes": {"band": len(res.bands)}, "allow_rechunk": True},
         )
         prov = res.provenance()
@@ -483,7 +526,7 @@ def resample(
             "standardised": int(standardise),
         }
         return out
-    return run(np.asarray(data, dtype=float))
+    return run(np.asarray(data))
 
 
 _SENSORS = ("pace_oci", "enmap")
