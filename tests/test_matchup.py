@@ -584,3 +584,51 @@ def test_duplicate_overpass_goes_to_the_smaller_time_gap_not_the_name(tmp_path):
     res = match_samples(samples_df([{"time_utc": T0}]), [early, late], CFG)
     assert res.matchups["granule"].iloc[0].startswith("PACE_OCI.20240716T192000")
     assert sorted(res.candidates["reason"]) == ["duplicate_overpass", "matched"]
+
+
+@pytest.mark.parametrize(
+    ("lat0", "lon0", "spread"),
+    [(41.75, -83.25, 3.0), (70.0, 20.0, 2.0), (-33.0, 151.0, 2.0), (0.0, 0.0, 1.0)],
+)
+def test_pixel_cut_keeps_every_pixel_within_the_radius(lat0, lon0, spread):
+    from spectm.matchup import _pixels_near
+
+    rng = np.random.default_rng(5)
+    plat = lat0 + rng.uniform(-spread, spread, 20_000)
+    plon = lon0 + rng.uniform(-spread, spread, 20_000)
+    qlat = lat0 + rng.uniform(-spread, spread, 40)
+    qlon = lon0 + rng.uniform(-spread, spread, 40)
+    radius = 25.0
+    kept = _pixels_near(plat, plon, qlat, qlon, radius)
+    assert kept is not None and kept.size < plat.size  # a real cut
+    for q in range(qlat.size):  # every pixel within the radius of a query, by pyproj
+        _, _, d = GEOD.inv(np.full(plat.size, qlon[q]), np.full(plat.size, qlat[q]), plon, plat)
+        assert np.isin(np.flatnonzero(d / 1000.0 <= radius), kept).all()
+
+
+def test_pixel_cut_steps_aside_near_a_pole_and_the_antimeridian():
+    from spectm.matchup import _pixels_near
+
+    lat, lon = np.array([10.0, 11.0]), np.array([0.0, 1.0])
+    assert _pixels_near(lat, lon, np.array([89.99]), np.array([0.0]), 5.0) is None
+    assert _pixels_near(lat, lon, np.array([10.0]), np.array([179.99]), 5.0) is None
+    assert _pixels_near(lat, lon, np.array([]), np.array([]), 5.0) is None
+
+
+@pytest.mark.parametrize("how", ["mean", "median", "std"])
+def test_group_reduction_matches_numpy_per_group(how):
+    from spectm.matchup import _group_reduce
+
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(30, 4))
+    groups = rng.choice([0, 2, 3, 6], size=30)
+    groups[0] = 5  # group 5 has one row: std NaN; groups 1 and 4 are empty: NaN
+    out = _group_reduce(values, groups, 7, how)
+    for g in range(7):
+        rows = values[groups == g]
+        if rows.shape[0] == 0 or (how == "std" and rows.shape[0] < 2):
+            assert np.isnan(out[g]).all()
+        else:
+            expect = {"mean": rows.mean(0), "median": np.median(rows, 0)}.get(how)
+            expect = rows.std(0, ddof=1) if how == "std" else expect
+            np.testing.assert_allclose(out[g], expect, rtol=1e-12)

@@ -124,12 +124,62 @@ def chord_radius(radius_km: float) -> float:
 
 
 def _group_reduce(values: np.ndarray, groups: np.ndarray, n: int, how: str) -> np.ndarray:
-    """Per-group reduction of ``(n_rows, n_cols)`` into ``(n, n_cols)``; NaN for empty groups."""
+    """Per-group reduction of ``(n_rows, n_cols)`` into ``(n, n_cols)``; NaN for empty groups.
+
+    ``how``: ``mean``, ``median`` or ``std`` (``ddof=1``, NaN for a group of one row).
+    """
     out = np.full((n, values.shape[1]), np.nan)
-    if values.shape[0]:
-        red = getattr(pd.DataFrame(values).groupby(groups, sort=True), how)()
-        out[red.index.to_numpy()] = red.to_numpy(dtype=float)
+    if not values.shape[0]:
+        return out
+    order = np.argsort(groups, kind="stable")
+    g, v = groups[order], values[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    counts = np.diff(np.r_[starts, g.size])
+    ids = g[starts]
+    if how == "median":  # pandas' grouped median: one pass in C over every group
+        med = pd.DataFrame(v).groupby(g, sort=True).median()
+        out[med.index.to_numpy()] = med.to_numpy(dtype=float)
+        return out
+    mean = np.add.reduceat(v, starts, axis=0) / counts[:, None]
+    if how == "mean":
+        out[ids] = mean
+        return out
+    dev = (v - np.repeat(mean, counts, axis=0)) ** 2  # two-pass variance
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = np.add.reduceat(dev, starts, axis=0) / (counts[:, None] - 1)
+    out[ids] = np.where(counts[:, None] > 1, np.sqrt(var), np.nan)
     return out
+
+
+def _pixels_near(
+    pix_lat: np.ndarray, pix_lon: np.ndarray, lat: np.ndarray, lon: np.ndarray, radius_km: float
+) -> np.ndarray | None:
+    """Pixels that may lie within ``radius_km`` of a query: a superset, or None for all of them.
+
+    On the sphere of radius :data:`_R_MIN_KM` in geodetic coordinates (the one the tree query
+    bounds), a point within angle ``theta`` of a query at latitude ``phi`` differs from it by at
+    most ``theta`` in latitude and ``asin(sin(theta) / cos(phi))`` in longitude. Cells of those
+    sizes (the largest over the queries, plus 1 %) around each query's cell hold every such
+    point. None (no cut) near a pole or the antimeridian, where cells would not be a bound.
+    """
+    theta = radius_km / _R_MIN_KM
+    qlat = np.radians(lat)
+    cos_max = np.cos(np.abs(qlat)).min() if qlat.size else 1.0
+    if not qlat.size or cos_max <= 2.0 * np.sin(theta):
+        return None
+    d_lat = np.degrees(theta) * 1.01
+    d_lon = np.degrees(np.arcsin(np.sin(theta) / cos_max)) * 1.01
+    if np.abs(lon).max() > 180.0 - 3 * d_lon:
+        return None
+    ok = np.isfinite(pix_lat) & np.isfinite(pix_lon)
+    pi_lat = np.floor(np.where(ok, pix_lat, 0.0) / d_lat).astype(np.int64)
+    pi_lon = np.floor(np.where(ok, pix_lon, 0.0) / d_lon).astype(np.int64)
+    q_lat = np.floor(lat / d_lat).astype(np.int64)
+    q_lon = np.floor(lon / d_lon).astype(np.int64)
+    span = np.int64(1 << 32)
+    near = [(q_lat + a) * span + (q_lon + b) for a in (-1, 0, 1) for b in (-1, 0, 1)]
+    keep = ok & np.isin(pi_lat * span + pi_lon, np.unique(np.concatenate(near)))
+    return np.flatnonzero(keep)
 
 
 def window_stats(
@@ -162,16 +212,19 @@ def window_stats(
     cv_bands = (wl >= cv_window_nm[0]) & (wl <= cv_window_nm[1])
     if not cv_bands.any():
         raise ValueError(f"{chip.header.path}: no wavelength in the CV window {cv_window_nm} nm")
-    tree = cKDTree(unit_vectors(chip.lat, chip.lon))
+    # the tree holds only the pixels that can be near a query (its build dominates otherwise)
+    near = _pixels_near(chip.lat, chip.lon, lat, lon, radius_km)
+    cand = np.arange(chip.lat.size) if near is None else near
+    tree = cKDTree(unit_vectors(chip.lat[cand], chip.lon[cand]), balanced_tree=False)
     hits = tree.query_ball_point(
         unit_vectors(lat, lon), r=chord_radius(radius_km), return_sorted=False
     )
     counts = np.fromiter((len(h) for h in hits), dtype=np.int64, count=n)
-    pix = (
+    pix = cand[
         np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])
         if counts.sum()
         else np.zeros(0, np.int64)
-    )
+    ]
     qry = np.repeat(np.arange(n), counts)
     dist = geodesic_km(lat[qry], lon[qry], chip.lat[pix], chip.lon[pix])
     inside = dist <= radius_km
