@@ -235,3 +235,14 @@ def test_config_validation_and_roundtrip():
     cfg = preset_config("tiny", n_bands=172)
     assert SpecTMConfig.from_dict(cfg.to_dict()) == cfg
     assert DEFAULT_WINDOWS_NM == ((615.0, 640.0), (660.0, 680.0), (695.0, 720.0))
+
+
+def test_temporal_head_is_the_mlp_of_token_and_pooled_concatenated():
+    from spectm.model.heads import TemporalHead
+
+    torch.manual_seed(0)
+    head = TemporalHead(8)
+    tokens, pooled = torch.randn(3, 5, 8), torch.randn(3, 8)
+    joined = torch.cat([tokens, pooled[:, None, :].expand(3, 5, 8)], dim=-1)  # (3, 5, 16)
+    expect = head.net(joined).squeeze(-1)  # the MLP applied to [token, pooled], written out
+    torch.testing.assert_close(head(tokens, pooled), expect, rtol=1e-5, atol=1e-6)

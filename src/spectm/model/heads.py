@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import cast
+
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 
 class ReconstructionHead(nn.Module):
@@ -50,6 +52,14 @@ class TemporalHead(nn.Module):
         self.net = nn.Sequential(nn.Linear(2 * d_model, d_model), nn.GELU(), nn.Linear(d_model, 1))
 
     def forward(self, tokens: Tensor, pooled: Tensor) -> Tensor:
-        """Map band tokens (B, n_bands, d) and pooled tokens (B, d) to values (B, n_bands)."""
-        ctx = pooled.unsqueeze(1).expand_as(tokens)  # (B, n_bands, d)
-        return self.net(torch.cat([tokens, ctx], dim=-1)).squeeze(-1)  # (B, n_bands)
+        """Map band tokens (B, n_bands, d) and pooled tokens (B, d) to values (B, n_bands).
+
+        The first layer on ``[token, pooled]`` is computed as ``W_t token + (W_p pooled + b)``:
+        the same function and parameters, without copying the pooled token to every band.
+        """
+        first, act, last = cast(tuple[nn.Linear, nn.GELU, nn.Linear], tuple(self.net))
+        d = tokens.shape[-1]
+        w = first.weight  # (d, 2d): [W_t | W_p]
+        ctx = F.linear(pooled, w[:, d:], first.bias)  # (B, d), once per spectrum
+        hidden = F.linear(tokens, w[:, :d]) + ctx.unsqueeze(1)  # (B, n_bands, d)
+        return last(act(hidden)).squeeze(-1)  # (B, n_bands)

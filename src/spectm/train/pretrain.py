@@ -217,6 +217,10 @@ class _Split:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def to(self, device: torch.device) -> _Split:
+        """The split on ``device`` (moved once, so that no batch waits for a host copy)."""
+        return _Split(self.x.to(device), self.indices.to(device), self.future.to(device))
+
 
 def select_index_targets(
     wavelengths_nm: np.ndarray, gap_filled_nm: list[float], cfg: PretrainConfig
@@ -413,11 +417,12 @@ def _train_step(
     opt: torch.optim.Optimizer,
     losses: dict[str, Tensor],
     grad_clip: float | None,
-) -> dict[str, float]:
+) -> dict[str, Tensor]:
     """One AdamW step on ``losses["total"]``, gradients clipped to norm ``grad_clip``.
 
     Returns:
-        The losses as floats.
+        The losses, detached, still on the model's device: reading them back is left to the
+        caller (the loop reads many steps at once, so that a GPU never waits for the host).
 
     """
     opt.zero_grad(set_to_none=True)
@@ -425,7 +430,7 @@ def _train_step(
     if grad_clip is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     opt.step()
-    return {k: float(v.detach()) for k, v in losses.items()}
+    return {k: v.detach() for k, v in losses.items()}
 
 
 @torch.no_grad()
@@ -507,6 +512,7 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
     """Run :func:`pretrain` (torch threads already set)."""
     device = resolve_device(cfg.device)
     train, val, meta = prepare_data(read_corpus(corpus_path), cfg, str(corpus_path))
+    train, val = train.to(device), val.to(device)
     eligible = ~np.isin(meta.wavelengths_nm, meta.gap_filled_nm)  # (n_bands,) random masks: no gaps
     wl = torch.tensor(meta.wavelengths_nm, dtype=torch.float32, device=device)  # (n_bands,) nm
 
@@ -551,23 +557,38 @@ def _pretrain(corpus_path: Path, out: Path, cfg: PretrainConfig) -> Path:
         desc="pretrain",
         unit="step",
     )
+    # the training losses stay on the device until a checkpoint, a validation or the end of an
+    # epoch reads them all back at once: no step waits for the host (what a GPU would do)
+    pending: list[tuple[int, int, dict[str, Tensor]]] = []
+
+    def read_back() -> None:
+        if not pending:
+            return
+        keys = list(pending[0][2])
+        values = torch.stack([torch.stack([d[k] for k in keys]) for _, _, d in pending])
+        for (s_, e_, _), vals in zip(pending, values.float().cpu().tolist(), strict=True):
+            row = dict(zip(keys, vals, strict=True))
+            loss_log.append({"step": s_, "epoch": e_, "split": "train", **row})
+        bar.set_postfix(loss=f"{loss_log[-1]['total']:.4f}")
+        pending.clear()
+
     model.train()
     while not stop and epoch < cfg.max_epochs:
         order = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(train)))
         for b in range(batch_in_epoch, n_batches):
-            rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            rows = order[b * cfg.batch_size : (b + 1) * cfg.batch_size].to(device)
             mask = _batch_mask(meta, rows.numel(), [cfg.seed, 2, epoch, b], eligible)
             losses = _losses(model, train, rows, mask, wl, device)
-            row = _train_step(model, opt, losses, cfg.grad_clip)
+            pending.append((step + 1, epoch, _train_step(model, opt, losses, cfg.grad_clip)))
             step, batch_in_epoch = step + 1, b + 1
-            loss_log.append({"step": step, "epoch": epoch, "split": "train", **row})
             bar.update(1)
-            bar.set_postfix(loss=f"{row['total']:.4f}")
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 stop = True
                 break
             if step % cfg.checkpoint_every == 0:
+                read_back()
                 _save(out, snapshot(), model, opt, meta)
+        read_back()
 
         # end of the epoch (or of max_steps): validate, early stopping, checkpoint
         if len(val):
