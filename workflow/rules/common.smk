@@ -1,6 +1,8 @@
 # Shared settings and input functions. Logic lives in src/spectm; rules stay declarative.
 # The workflow imports the installed spectm package (`make install`, or the conda env's
 # post-deploy step); it never puts src/ on a path itself.
+import os
+
 import pandas as pd
 
 try:
@@ -52,21 +54,36 @@ def ncei_file_names():
     return [f.filename for f in NCEI_FILES]
 
 
+def read_manifest(path):
+    """The manifest as strings, read once per version of the file (path, mtime, size): every
+    granule job's params look up their row in it, and a season has ~1,500 granules."""
+    st = os.stat(path)
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if _MANIFEST_CACHE.get("key") != key:
+        df = pd.read_csv(path, dtype=str).fillna("")
+        rows = dict(zip(df["granule"][::-1], df.index[::-1]))  # the first row of a name
+        _MANIFEST_CACHE.update(key=key, df=df, rows=rows)
+    return _MANIFEST_CACHE
+
+
+_MANIFEST_CACHE = {}
+
+
 def manifest_granules(wildcards=None):
     """Granule stems (file name without .nc) listed by the pace_search checkpoint."""
     manifest = checkpoints.pace_search.get().output.manifest
-    names = pd.read_csv(manifest)["granule"]
+    names = read_manifest(manifest)["df"]["granule"]
     return [n.removesuffix(".nc") for n in names]
 
 
 def manifest_row(wildcards):
     """This granule's manifest row (url, size, time, version) as plain values."""
     manifest = checkpoints.pace_search.get().output.manifest
-    df = pd.read_csv(manifest, dtype=str).fillna("")
-    rows = df[df["granule"] == f"{wildcards.granule}.nc"]
-    if rows.empty:
+    table = read_manifest(manifest)
+    row = table["rows"].get(f"{wildcards.granule}.nc")
+    if row is None:
         raise ValueError(f"{manifest}: granule {wildcards.granule}.nc is not in the manifest")
-    return rows.iloc[0].to_dict()
+    return table["df"].loc[row].to_dict()
 
 
 def all_chips(wildcards):
