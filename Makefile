@@ -77,8 +77,12 @@ test: $(STAMP)  ## lint + typecheck + the whole test suite (CI runs it, then tes
 test-slurm: $(STAMP)  ## the tiny workflow through a real single-node SLURM (root; CI runs it)
 	tests/slurm/run.sh
 
-bench: $(STAMP)  ## speed benchmarks (not part of the tests)
-	$(BIN)/python bench/bench_matchup.py
+# Full size, median of repeated runs; about 15 minutes on 2 cores and 10 GB of memory at the
+# peak (the full-size granule). Needs a quiet machine. CI runs each at a tiny size, untimed
+# (tests/test_bench_smoke.py). The RESULT lines go into bench/README.md.
+BENCHES := bench_resample bench_chip bench_matchup bench_pretrain_vs_plain bench_workflow
+bench: $(STAMP)  ## speed benchmarks at full size, each ending in RESULT lines (bench/README.md)
+	set -e; for b in $(BENCHES); do $(BIN)/python bench/$$b.py; echo; done
 
 mutate: $(STAMP)  ## mutation testing of the core modules (mutmut; slow, not in `make test`)
 	$(BIN)/python -m tests.mutate $(MODULES)
