@@ -42,15 +42,29 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "src/spectm/spectral/resample.py",
         ("tests/spectral/test_srf_resample.py", "tests/spectral/test_resample_contract.py"),
     ),
-    "masking": ("src/spectm/model/masking.py", ("tests/model/test_encoder.py",)),
-    "splits": ("src/spectm/evaluate/splits.py", ("tests/evaluate/test_splits.py",)),
+    "masking": (
+        "src/spectm/model/masking.py",
+        ("tests/model/test_encoder.py", "tests/test_mutation_kills.py"),
+    ),
+    "splits": (
+        "src/spectm/evaluate/splits.py",
+        ("tests/evaluate/test_splits.py", "tests/test_mutation_kills.py"),
+    ),
     "conformal": (
         "src/spectm/evaluate/conformal.py",
-        ("tests/evaluate/test_splits.py", "tests/evaluate/test_conformal*.py"),
+        (
+            "tests/evaluate/test_splits.py",
+            "tests/evaluate/test_conformal*.py",
+            "tests/test_mutation_kills.py",
+        ),
     ),
     "glerl_cells": (
         "src/spectm/sources/glerl/cells.py",
-        ("tests/sources/test_glerl.py", "tests/sources/test_glerl_cells.py"),
+        (
+            "tests/sources/test_glerl.py",
+            "tests/sources/test_glerl_cells.py",
+            "tests/test_mutation_kills.py",
+        ),
     ),
     "pretrain": (
         "src/spectm/train/pretrain.py",
