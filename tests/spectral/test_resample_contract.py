@@ -155,12 +155,31 @@ def test_apply_nan_at_a_zero_weight_inside_a_run_stays_out_of_the_result():
     src = np.array([490.0, 900.0, 500.0, 510.0])
     res = build_resampler(src, 10.0, target=TARGET, method="gaussian", min_coverage=0.5)
     k = 0
-    assert res.source_run == (0, 4) and res.weights[k, 1] == 0.0  # the zero lies inside the run
+    (lo, hi, targets), *_ = res.source_blocks
+    assert (lo, hi) == (0, 4) and k in targets and res.weights[k, 1] == 0.0  # inside the run
     x = np.array([[1.0, np.nan, 3.0, 5.0], [1.0, 2.0, np.nan, 5.0]], dtype=np.float32)
     out = res.apply(x)
     expect = _reference_apply(res.weights, res.valid, x.astype(np.float64))
     np.testing.assert_allclose(out, expect, rtol=1e-6, equal_nan=True)
     assert np.isfinite(out[0, k]) and np.isnan(out[1, k])
+
+
+def test_source_blocks_group_targets_whose_runs_are_close():
+    import spectm.spectral.resample as rs
+
+    # two Gaussian targets 40 nm apart on a 5 nm grid, and one far away
+    src = np.arange(400.0, 1000.0, 5.0)
+    table = pd.DataFrame(
+        {"band": ["A", "B", "C"], "centre_nm": [500.0, 540.0, 900.0], "fwhm_nm": [10.0] * 3}
+    )
+    res = build_resampler(src, 5.0, target=table, method="gaussian")
+    blocks = [(lo, hi, t.tolist()) for lo, hi, t in res.source_blocks]
+    assert [t for _, _, t in blocks] == [[0, 1], [2]]
+    for lo, hi, targets in blocks:  # every non-zero weight of a target lies in its block's run
+        for k in targets:
+            used = np.flatnonzero(res.weights[k] > 0)
+            assert lo <= used.min() and used.max() < hi
+    assert rs.BLOCK_GAP >= 0
 
 
 def test_resample_keeps_float32_through_scale_and_standardisation():

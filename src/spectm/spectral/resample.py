@@ -78,8 +78,10 @@ DEFAULT_MIN_COVERAGE = 0.95
 GAP_FWHM = 2.0
 TRUNCATE_FWHM = 3.0
 MIN_WEIGHT = 1e-6
-CHUNK_ROWS = 4096
-"""Spectra per block in :meth:`Resampler.apply` (a block of 224 float32 bands is 3.7 MB)."""
+CHUNK_ROWS = 8192
+"""Spectra per block in :meth:`Resampler.apply` (8192 spectra of 224 float32 bands: 7.3 MB)."""
+BLOCK_GAP = 8
+"""Source bands between two target bands' runs below which they share one product."""
 
 Data = TypeVar("Data", np.ndarray, xr.DataArray, pd.DataFrame)
 
@@ -121,8 +123,8 @@ class Resampler:
         (float32 in, float32 out; float64 in, float64 out), other input is computed in float64.
 
         One pass over the input, :data:`CHUNK_ROWS` spectra at a time (memory beyond the input
-        and output stays flat): a float32 (or float64) matrix product of each block's run of source
-        bands from the first to the last one any valid target weighs (:attr:`source_run`).
+        and output stays flat): for each :attr:`source_blocks` entry, a float32 (or float64)
+        matrix product of the block's run of source bands with the weights of its target bands.
         IEEE arithmetic carries a NaN of a weighted band into the result; only the rows whose
         result is not finite are computed a second time, with the explicit mask (this also
         keeps out a NaN that meets a zero weight, which the product would carry).
@@ -135,13 +137,16 @@ class Resampler:
         dtype = np.result_type(x.dtype, np.float32) if x.dtype.kind == "f" else np.dtype(float)
         flat = x.reshape(-1, n_src)
         out = np.empty((flat.shape[0], len(self.bands)), dtype=dtype)
-        lo, hi = self.source_run
-        w_t = np.ascontiguousarray(self.weights[:, lo:hi].T, dtype=dtype)  # (run, n_tgt)
+        blocks = [
+            (lo, hi, targets, np.ascontiguousarray(self.weights[targets, lo:hi].T, dtype=dtype))
+            for lo, hi, targets in self.source_blocks
+        ]
         for start in range(0, flat.shape[0], CHUNK_ROWS):
             block = flat[start : start + CHUNK_ROWS].astype(dtype, copy=False)
             part = out[start : start + CHUNK_ROWS]
             with np.errstate(invalid="ignore", over="ignore"):  # inf x 0, inf - inf: fixed below
-                np.matmul(block[:, lo:hi], w_t, out=part)
+                for lo, hi, targets, w_t in blocks:
+                    part[:, targets] = block[:, lo:hi] @ w_t
             bad = ~np.isfinite(part[:, self.valid]).all(axis=1)
             if bad.any():
                 part[bad] = self._masked(block[bad])
@@ -149,21 +154,43 @@ class Resampler:
         return out.reshape(*x.shape[:-1], len(self.bands))
 
     @cached_property
-    def source_run(self) -> tuple[int, int]:
-        """The run ``(lo, hi)`` of source bands (input order) that :meth:`apply` reads.
+    def source_blocks(self) -> tuple[tuple[int, int, np.ndarray], ...]:
+        """Groups of valid target bands and the run ``(lo, hi)`` of source bands they read.
 
-        From the first to the last band with a non-zero weight for a valid target band;
-        ``(0, 0)`` when there is none.
+        Each valid target band reads the source bands (input order) from its first to its last
+        non-zero weight. Target bands whose runs overlap or lie within :data:`BLOCK_GAP` bands of
+        each other share a block: a few dense products instead of one over every source band
+        (B01-B12 from EnMAP: 3 blocks and 1,034 multiply-adds per spectrum instead of 2,496).
+        Returns ``(lo, hi, target indices)`` per block.
         """
-        used = np.flatnonzero((self.weights[self.valid] > 0).any(axis=0))
-        return (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
+        runs = []
+        for k in np.flatnonzero(self.valid):
+            used = np.flatnonzero(self.weights[k] > 0)
+            if used.size:
+                runs.append((int(used[0]), int(used[-1]) + 1, int(k)))
+        blocks: list[list] = []
+        for lo, hi, k in sorted(runs):
+            if blocks and lo <= blocks[-1][1] + BLOCK_GAP:
+                blocks[-1][1] = max(blocks[-1][1], hi)
+                blocks[-1][2].append(k)
+            else:
+                blocks.append([lo, hi, [k]])
+        return tuple((lo, hi, np.array(ks)) for lo, hi, ks in blocks)
 
     def _masked(self, block: np.ndarray) -> np.ndarray:
-        """:meth:`apply` of rows with a non-finite value, with the explicit mask."""
+        """:meth:`apply` of rows with a non-finite value, with the explicit mask.
+
+        A row without any finite value (a flagged pixel) is NaN throughout without arithmetic.
+        """
         finite = np.isfinite(block)
-        w = self.weights.astype(block.dtype)
-        out = np.where(finite, block, 0) @ w.T
-        out[(~finite).astype(block.dtype) @ (w > 0).T.astype(block.dtype) > 0] = np.nan
+        out = np.full((block.shape[0], len(self.bands)), np.nan, dtype=block.dtype)
+        some = finite.any(axis=1)
+        if some.any():
+            w = self.weights.astype(block.dtype)
+            part, ok = block[some], finite[some]
+            values = np.where(ok, part, 0) @ w.T
+            values[(~ok).astype(block.dtype) @ (w > 0).T.astype(block.dtype) > 0] = np.nan
+            out[some] = values
         return out
 
     def provenance(self) -> pd.DataFrame:
