@@ -615,9 +615,14 @@ def test_pixel_cut_steps_aside_near_a_pole_and_the_antimeridian():
     assert _pixels_near(lat, lon, np.array([]), np.array([]), 5.0) is None
 
 
-@pytest.mark.parametrize("how", ["mean", "median", "std"])
-def test_group_reduction_matches_numpy_per_group(how):
+@pytest.mark.parametrize(("how", "pad_limit"), [("mean", None), ("median", None),
+                                                ("median", 0), ("std", None)])  # fmt: skip
+def test_group_reduction_matches_numpy_per_group(how, pad_limit, monkeypatch):
+    import spectm.matchup as mu
     from spectm.matchup import _group_reduce
+
+    if pad_limit is not None:  # the pandas path of the median, for groups too big to pad
+        monkeypatch.setattr(mu, "_PAD_LIMIT", pad_limit)
 
     rng = np.random.default_rng(2)
     values = rng.normal(size=(30, 4))

@@ -123,10 +123,15 @@ def chord_radius(radius_km: float) -> float:
 # --------------------------------------------------------------------------- window statistics
 
 
+_PAD_LIMIT = 20_000_000
+"""Largest padded array (groups x largest group x bands) for the sorted grouped median."""
+
+
 def _group_reduce(values: np.ndarray, groups: np.ndarray, n: int, how: str) -> np.ndarray:
     """Per-group reduction of ``(n_rows, n_cols)`` into ``(n, n_cols)``; NaN for empty groups.
 
     ``how``: ``mean``, ``median`` or ``std`` (``ddof=1``, NaN for a group of one row).
+    ``values`` must be finite (the valid pixels of a window).
     """
     out = np.full((n, values.shape[1]), np.nan)
     if not values.shape[0]:
@@ -136,9 +141,19 @@ def _group_reduce(values: np.ndarray, groups: np.ndarray, n: int, how: str) -> n
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     counts = np.diff(np.r_[starts, g.size])
     ids = g[starts]
-    if how == "median":  # pandas' grouped median: one pass in C over every group
-        med = pd.DataFrame(v).groupby(g, sort=True).median()
-        out[med.index.to_numpy()] = med.to_numpy(dtype=float)
+    if how == "median":
+        width = int(counts.max())
+        if ids.size * width * v.shape[1] > _PAD_LIMIT:  # big groups: pandas' grouped median
+            med = pd.DataFrame(v).groupby(g, sort=True).median()
+            out[med.index.to_numpy()] = med.to_numpy(dtype=float)
+            return out
+        # groups padded with NaN to one width and sorted (NaN last): the middle of each group
+        pad = np.full((ids.size, width, v.shape[1]), np.nan)
+        slot = np.arange(g.size) - np.repeat(starts, counts)  # position inside the group
+        pad[np.repeat(np.arange(ids.size), counts), slot] = v
+        pad.sort(axis=1)
+        rows = np.arange(ids.size)
+        out[ids] = (pad[rows, (counts - 1) // 2] + pad[rows, counts // 2]) / 2
         return out
     mean = np.add.reduceat(v, starts, axis=0) / counts[:, None]
     if how == "mean":
@@ -171,15 +186,20 @@ def _pixels_near(
     d_lon = np.degrees(np.arcsin(np.sin(theta) / cos_max)) * 1.01
     if np.abs(lon).max() > 180.0 - 3 * d_lon:
         return None
-    ok = np.isfinite(pix_lat) & np.isfinite(pix_lon)
-    pi_lat = np.floor(np.where(ok, pix_lat, 0.0) / d_lat).astype(np.int64)
-    pi_lon = np.floor(np.where(ok, pix_lon, 0.0) / d_lon).astype(np.int64)
     q_lat = np.floor(lat / d_lat).astype(np.int64)
     q_lon = np.floor(lon / d_lon).astype(np.int64)
-    span = np.int64(1 << 32)
-    near = [(q_lat + a) * span + (q_lon + b) for a in (-1, 0, 1) for b in (-1, 0, 1)]
-    keep = ok & np.isin(pi_lat * span + pi_lon, np.unique(np.concatenate(near)))
-    return np.flatnonzero(keep)
+    lat0, lon0 = q_lat.min() - 1, q_lon.min() - 1  # cells of the queries and their neighbours
+    height, width = q_lat.max() + 2 - lat0, q_lon.max() + 2 - lon0
+    with np.errstate(invalid="ignore"):  # NaN positions are never inside
+        p_lat = np.floor(pix_lat / d_lat) - lat0
+        p_lon = np.floor(pix_lon / d_lon) - lon0
+        inside = (p_lat >= 0) & (p_lat < height) & (p_lon >= 0) & (p_lon < width)
+    idx = np.flatnonzero(inside)
+    key = p_lat[idx].astype(np.int64) * width + p_lon[idx].astype(np.int64)
+    near = [(q_lat - lat0 + a) * width + (q_lon - lon0 + b) for a in (-1, 0, 1) for b in (-1, 0, 1)]
+    # numpy picks a lookup table over the key range when it is small (queries close together)
+    keep = idx[np.isin(key, np.unique(np.concatenate(near)))]
+    return keep
 
 
 def window_stats(
