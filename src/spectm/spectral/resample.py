@@ -164,10 +164,10 @@ class Resampler:
         Returns ``(lo, hi, target indices)`` per block.
         """
         runs = []
-        for k in np.flatnonzero(self.valid):
-            used = np.flatnonzero(self.weights[k] > 0)
+        for target in np.flatnonzero(self.valid):
+            used = np.flatnonzero(self.weights[target] > 0)
             if used.size:
-                runs.append((int(used[0]), int(used[-1]) + 1, int(k)))
+                runs.append((int(used[0]), int(used[-1]) + 1, int(target)))
         blocks: list[list] = []
         for lo, hi, k in sorted(runs):
             if blocks and lo <= blocks[-1][1] + BLOCK_GAP:
