@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
@@ -117,15 +116,8 @@ def main() -> None:
     print(f"dry run of {a.granules} granules: {t_dry:.2f} s for {jobs['total']} jobs")
     lines.append((f"workflow_dry_run_{a.granules}_granules_15s_over_measured", 15.0 / t_dry, 1.0))
 
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
     for rule, imports in JOB_IMPORTS.items():
-        t0 = time.perf_counter()
-        times = []
-        for _ in range(max(a.repeat, 3)):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", imports], check=True, env=env)
-            times.append(time.perf_counter() - t0)
-        t_imp = statistics.median(times)
+        t_imp, _ = seconds([sys.executable, "-c", imports], max(a.repeat, 3))
         print(f"job start-up of {rule}: {t_imp:.2f} s ({t_imp - t_py:.2f} s of imports)")
     print()
     for line in lines:
